@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * The shape of latchkey's YAML configuration. Kind-specific parts (a target's
+ * settings, a rule's allowance for a kind) are checked afterwards against the
+ * provider's own schema, so this file never learns about PostgreSQL or AWS.
+ */
+
+/** "15m", "90s", "1h" -> seconds. */
+export const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === null) {
+      ctx.addIssue({ code: 'custom', message: `expected a ${what} such as "90s", "15m" or "1h", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of lower-case letters, digits, "-" and "_" (at most 63)');
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** One claim condition: a bare value means equality. */
+export const conditionSchema = z.union([
+  scalar,
+  z.strictObject({ equals: scalar }),
+  z.strictObject({ glob: z.string().min(1) }),
+  z.strictObject({ one_of: z.array(scalar).min(1) }),
+  z.strictObject({ contains: z.union([scalar, z.array(scalar).min(1)]) }),
+  z.strictObject({ not_one_of: z.array(scalar).min(1) }),
+]);
+export type ConditionConfig = z.infer<typeof conditionSchema>;
+
+export const whenSchema = z.record(z.string().min(1), conditionSchema).default({});
+
+export const issuerSchema = z
+  .strictObject({
+    name,
+    /** `github` fills in GitHub Actions' issuer; `dev` is the development issuer of `latchkey dev`. */
+    preset: z.enum(['github', 'dev']).optional(),
+    /** The exact `iss`. Required unless a preset gives it. */
+    issuer: z.url().optional(),
+    /** Required audience: the token's `aud` must contain it. */
+    audience: z.string().min(1),
+    /** Where to read the OIDC discovery document, if not `<issuer>/.well-known/openid-configuration`. */
+    discovery_url: z.url().optional(),
+    /** Oldest acceptable `iat`. */
+    max_token_age: duration('token age').default(3600),
+    /** Clock skew allowed on exp/nbf/iat; at most 60 s. */
+    leeway: duration('leeway')
+      .default(30)
+      .refine((s) => s <= 60, 'leeway may be at most 60s'),
+    /** Claim that names the caller in grants and audit. */
+    subject_claim: z.string().min(1).default('sub'),
+    /** Refuse a second use of a token's `jti` on credential-issuing calls. */
+    single_use_jti: z.boolean().default(true),
+    /** Permit an `http://` issuer (tests, dev). Never in production. */
+    allow_insecure_http: z.boolean().default(false),
+  })
+  .superRefine((value, ctx) => {
+    if (!value.preset && !value.issuer) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'expected an issuer URL (or preset: github)' });
+    }
+  });
+export type IssuerConfig = z.infer<typeof issuerSchema>;
+
+/** A rule's allowance; its kind-specific fields are checked by the provider. */
+export const allowSchema = z.looseObject({
+  kind: z.string().min(1),
+  target: name,
+  max_ttl: duration('grant lifetime').optional(),
+  /** Another person holding the approver role must approve before issuing. */
+  require_approval: z.boolean().default(false),
+});
+export type AllowConfig = z.infer<typeof allowSchema>;
+
+export const ruleSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  issuer: name,
+  when: whenSchema,
+  allow: z.array(allowSchema).min(1),
+});
+export type RuleConfig = z.infer<typeof ruleSchema>;
+
+export const roleMatchSchema = z.strictObject({ issuer: name, when: whenSchema });
+export type RoleMatchConfig = z.infer<typeof roleMatchSchema>;
+
+export const targetSchema = z.looseObject({ kind: z.string().min(1) });
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8420),
+      /** The URL callers use; defaults to http://host:port. */
+      public_url: z.url().optional(),
+      body_limit: z.string().default('64kb'),
+      /** Express `trust proxy` setting, for the client address behind a load balancer. */
+      trust_proxy: z.union([z.boolean(), z.string(), z.number()]).default(false),
+      log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Longest grant any rule may give. */
+      max_ttl: duration('grant lifetime').default(900),
+      /** Seconds between reconciliation sweeps (orphans, retries). */
+      reconcile_interval: duration('interval').default(60),
+    })
+    .default({} as never),
+  database: z
+    .strictObject({
+      /** Env var holding the connection URL. Unset -> embedded PostgreSQL. */
+      url_env: z.string().default('DATABASE_URL'),
+      /** File holding the connection URL (Kubernetes Secret mount). */
+      url_file: z.string().optional(),
+      pool_size: z.number().int().min(1).max(200).default(10),
+    })
+    .default({} as never),
+  /** Where dev mode and the embedded database keep their files. */
+  data_dir: z.string().default('.latchkey'),
+  keys: z
+    .strictObject({
+      /** Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints. */
+      audit_signing_key_file: z.string().optional(),
+    })
+    .default({} as never),
+  issuers: z.array(issuerSchema).min(1),
+  targets: z.record(name, targetSchema).default({}),
+  rules: z.array(ruleSchema).default([]),
+  roles: z
+    .strictObject({
+      admin: z.array(roleMatchSchema).default([]),
+      auditor: z.array(roleMatchSchema).default([]),
+      approver: z.array(roleMatchSchema).default([]),
+    })
+    .default({} as never),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RoleName = keyof RawConfig['roles'];

@@ -1,0 +1,11 @@
+import type { ProviderKind } from './provider.js';
+
+/**
+ * Every credential kind latchkey can issue. Adding one is a folder under
+ * `providers/` and one line here; `grants/` and `policy/` never change.
+ */
+export const providerKinds: readonly ProviderKind<any, any, any>[] = [];
+
+export function findProviderKind(kind: string): ProviderKind<any, any, any> | undefined {
+  return providerKinds.find((k) => k.kind === kind);
+}

@@ -1,0 +1,71 @@
+import pg from 'pg';
+import { StoreUnavailable } from '../errors.js';
+
+/** The one SQL access path for latchkey's own state. Parameters are always bound, never spliced. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+export class Database implements Queryable {
+  readonly pool: pg.Pool;
+
+  constructor(connectionString: string, poolSize = 10) {
+    this.pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5000 });
+    // An idle client that dies (server restart) must not crash the broker.
+    this.pool.on('error', () => {});
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values as unknown[]);
+    } catch (err) {
+      throw asStoreError(err);
+    }
+  }
+
+  /** Runs `fn` in one transaction; rolls back on any error. */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw asStoreError(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P03', '08000', '08003', '08006']);
+
+/** Connection failures become StoreUnavailable (503); SQL errors stay as they are (they are bugs). */
+function asStoreError(err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? '';
+  if ((code && CONNECTION_CODES.has(code)) || /timeout|terminat|Connection/i.test(message)) {
+    return new StoreUnavailable('the state database is unreachable', {}, { cause: err });
+  }
+  return err;
+}

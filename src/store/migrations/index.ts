@@ -1,0 +1,14 @@
+/**
+ * Versioned schema changes, applied in order at start-up. Each module owns its
+ * migration file; this list is the only place they meet. Never edit a released
+ * migration: add a new one.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+import { core } from './001-core.js';
+
+export const migrations: readonly Migration[] = [core];
