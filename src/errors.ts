@@ -117,6 +117,17 @@ export class PolicyDenied extends LatchkeyError {
   readonly status = 403;
 }
 
+/**
+ * A claim value could not be templated into what would be issued (a SPIFFE
+ * path segment, a role name...): a denial, never a malformed credential. The
+ * message names the placeholder, the claim and what was expected, never the
+ * whole claim set.
+ */
+export class TemplateError extends LatchkeyError {
+  readonly code = 'template_invalid';
+  readonly status = 403;
+}
+
 /** The caller is authenticated but lacks the role (auditor, approver, admin) or ownership. */
 export class Forbidden extends LatchkeyError {
   readonly code = 'forbidden';

@@ -1,0 +1,180 @@
+import type { Config } from '../config/load.js';
+import type { ConditionConfig, RoleName } from '../config/schema.js';
+import { compileWhen, type CompiledCondition } from './conditions.js';
+import { GITHUB_RISKY_EVENTS, isGitHubIssuer } from './github.js';
+import type { LintFinding } from './types.js';
+
+/**
+ * Known trust mistakes in a policy, GitHub's above all: any repository on
+ * GitHub can mint a token for any audience, so a rule for the GitHub issuer
+ * that pins no repository hands its credentials to the whole world. That one
+ * is an error (the policy refuses to load); the rest are warnings that
+ * `latchkey policy lint` prints and the broker logs at start-up.
+ */
+
+type Conditions = ReadonlyMap<string, CompiledCondition>;
+
+// Values no real policy names on purpose: a condition that accepts one accepts any.
+const PROBE = 'latchkey-lint-probe';
+
+function isPositive(condition: CompiledCondition | undefined): condition is CompiledCondition {
+  return condition !== undefined && condition.operator !== 'not_one_of';
+}
+
+function hasWildcard(condition: CompiledCondition): boolean {
+  return condition.operator === 'glob' && (condition.config as { glob: string }).glob.includes('*');
+}
+
+/** Why the rule's repository conditions do not pin a repository, or null when they do. */
+function repositoryPinProblem(conditions: Conditions): string | null {
+  const id = conditions.get('repository_id');
+  if (isPositive(id) && !hasWildcard(id)) return null;
+  const repository = conditions.get('repository');
+  if (isPositive(repository)) {
+    if (!hasWildcard(repository)) return null;
+    const glob = (repository.config as { glob: string }).glob;
+    const slash = glob.indexOf('/');
+    // A wildcard only in the name part still pins the owner; one in the owner part pins nothing.
+    if (slash > 0 && !glob.slice(0, slash).includes('*')) return null;
+    return `repository glob ${glob} matches repositories of any owner: any repository on GitHub can mint a token for this audience; pin repository_id (and repository) exactly`;
+  }
+  return 'no repository_id or repository condition: any repository on GitHub can mint a token for this audience; pin repository_id (and repository) exactly';
+}
+
+function ownerWildcardProblem(conditions: Conditions): string | null {
+  const id = conditions.get('repository_id');
+  if (isPositive(id) && !hasWildcard(id)) return null;
+  const repository = conditions.get('repository');
+  if (!repository || !hasWildcard(repository)) return null;
+  const glob = (repository.config as { glob: string }).glob;
+  const slash = glob.indexOf('/');
+  if (slash <= 0 || glob.slice(0, slash).includes('*')) return null; // already an error
+  const owner = glob.slice(0, slash);
+  const name = glob.slice(slash + 1);
+  return /^\*+$/.test(name)
+    ? `repository glob ${glob} matches every repository of ${owner}, including ones created later by anyone who may create repositories there`
+    : `repository glob ${glob} matches any repository of ${owner} whose name fits ${name}, including ones created later`;
+}
+
+function pinsRefOrEnvironment(conditions: Conditions): boolean {
+  const ref = conditions.get('ref');
+  if (isPositive(ref) && !ref.test(`refs/heads/${PROBE}`) && !ref.test('refs/pull/1/merge')) return true;
+  const environment = conditions.get('environment');
+  if (isPositive(environment) && !environment.test(PROBE)) return true;
+  // An exact `sub` of the form repo:owner/name:environment:prod (or :ref:...) pins one too.
+  const sub = conditions.get('sub');
+  if (sub && (sub.operator === 'equals' || sub.operator === 'one_of')) {
+    const config = sub.config as ConditionConfig;
+    const values = typeof config === 'object' ? ('equals' in config ? [config.equals] : 'one_of' in config ? config.one_of : []) : [config];
+    return values.length > 0 && values.every((v) => /:(environment|ref):/.test(String(v)));
+  }
+  return false;
+}
+
+function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number]): Omit<LintFinding, 'path' | 'rule'>[] {
+  const findings: Omit<LintFinding, 'path' | 'rule'>[] = [];
+  const pin = repositoryPinProblem(conditions);
+  if (pin) findings.push({ severity: 'error', code: 'github-no-repository', message: pin });
+
+  const wildcard = ownerWildcardProblem(conditions);
+  if (wildcard) findings.push({ severity: 'warning', code: 'github-owner-wildcard', message: wildcard });
+
+  const production = [rule.name, ...rule.allow.map((a) => a.target)].find((n) => /prod/i.test(n));
+  if (production !== undefined && !pinsRefOrEnvironment(conditions)) {
+    const what = production === rule.name ? `rule ${rule.name}` : `target ${production}`;
+    findings.push({
+      severity: 'warning',
+      code: 'github-production-unpinned',
+      message: `${what} looks like production but no ref or environment condition pins it: any branch of the repository can get it`,
+    });
+  }
+
+  const event = conditions.get('event_name');
+  const risky = event ? GITHUB_RISKY_EVENTS.filter((e) => event.test(e)) : [];
+  if (risky.length > 0) {
+    findings.push({
+      severity: 'warning',
+      code: 'github-event-risky',
+      message: `event_name allows ${risky.join(' and ')}, whose workflows run with this repository's token on code or input from forks`,
+    });
+  } else if (!isPositive(event)) {
+    findings.push({
+      severity: 'warning',
+      code: 'github-event-unpinned',
+      message: `event_name is not pinned to the events that may get this (e.g. one_of: [push, workflow_dispatch]); ${GITHUB_RISKY_EVENTS.join(' and ')} run on code or input from forks`,
+    });
+  }
+
+  const runner = conditions.get('runner_environment');
+  if (!isPositive(runner) || runner.test('self-hosted') || runner.test(PROBE)) {
+    findings.push({
+      severity: 'warning',
+      code: 'github-runner-unpinned',
+      message: 'runner_environment is not pinned to github-hosted: jobs on self-hosted runners (whose machines may be shared or persistent) can get this',
+    });
+  }
+
+  const names = isPositive(conditions.get('repository')) || isPositive(conditions.get('repository_owner'));
+  const ids = isPositive(conditions.get('repository_id')) || isPositive(conditions.get('repository_owner_id'));
+  if (names && !ids) {
+    findings.push({
+      severity: 'warning',
+      code: 'github-mutable-names',
+      message: 'the rule pins repository or owner names but not repository_id/repository_owner_id: a deleted or renamed name can be registered again by someone else',
+    });
+  }
+  return findings;
+}
+
+function isSubGlobOnly(conditions: Conditions): boolean {
+  const only = conditions.size === 1 ? conditions.get('sub') : undefined;
+  return only?.operator === 'glob';
+}
+
+/** Every finding for the configuration's rules and roles, in file order. Pure. */
+export function lintPolicy(config: Config): LintFinding[] {
+  const issuers = new Map(config.issuers.map((i) => [i.name, i]));
+  const findings: LintFinding[] = [];
+
+  config.rules.forEach((rule, index) => {
+    const at = { path: `rules[${index}]`, rule: rule.name };
+    const conditions: Conditions = new Map(compileWhen(rule.when).map((c) => [c.claim, c]));
+    const github = isGitHubIssuer(issuers.get(rule.issuer));
+    if (github) for (const f of lintGitHubRule(conditions, rule)) findings.push({ ...f, ...at });
+    else if (conditions.size === 0) {
+      findings.push({
+        ...at,
+        severity: 'warning',
+        code: 'rule-matches-any-token',
+        message: `the rule has no conditions: every token from issuer ${rule.issuer} matches it`,
+      });
+    }
+    if (isSubGlobOnly(conditions)) {
+      findings.push({
+        ...at,
+        severity: 'warning',
+        code: 'sub-glob-only',
+        message: 'the rule matches only a glob on sub, whose format differs between issuers (and GitHub lets each repository customise it); match the claims it is made of instead',
+      });
+    }
+  });
+
+  for (const [role, matches] of Object.entries(config.roles) as [RoleName, Config['roles'][RoleName]][]) {
+    matches.forEach((match, index) => {
+      const at = { path: `roles.${role}[${index}]`, rule: role };
+      const conditions: Conditions = new Map(compileWhen(match.when).map((c) => [c.claim, c]));
+      if (isGitHubIssuer(issuers.get(match.issuer))) {
+        const pin = repositoryPinProblem(conditions);
+        if (pin) findings.push({ ...at, severity: 'error', code: 'github-no-repository', message: `role ${role}: ${pin}` });
+      } else if (conditions.size === 0) {
+        findings.push({
+          ...at,
+          severity: 'warning',
+          code: 'role-matches-any-token',
+          message: `role ${role} has no conditions: every token from issuer ${match.issuer} holds it`,
+        });
+      }
+    });
+  }
+  return findings;
+}
