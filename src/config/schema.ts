@@ -108,7 +108,7 @@ export const configSchema = z.strictObject({
       /** Seconds between reconciliation sweeps (orphans, retries). */
       reconcile_interval: duration('interval').default(60),
     })
-    .default({} as never),
+    .prefault({}),
   database: z
     .strictObject({
       /** Env var holding the connection URL. Unset -> embedded PostgreSQL. */
@@ -117,7 +117,7 @@ export const configSchema = z.strictObject({
       url_file: z.string().optional(),
       pool_size: z.number().int().min(1).max(200).default(10),
     })
-    .default({} as never),
+    .prefault({}),
   /** Where dev mode and the embedded database keep their files. */
   data_dir: z.string().default('.latchkey'),
   keys: z
@@ -125,7 +125,7 @@ export const configSchema = z.strictObject({
       /** Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints. */
       audit_signing_key_file: z.string().optional(),
     })
-    .default({} as never),
+    .prefault({}),
   issuers: z.array(issuerSchema).min(1),
   targets: z.record(name, targetSchema).default({}),
   rules: z.array(ruleSchema).default([]),
@@ -135,7 +135,7 @@ export const configSchema = z.strictObject({
       auditor: z.array(roleMatchSchema).default([]),
       approver: z.array(roleMatchSchema).default([]),
     })
-    .default({} as never),
+    .prefault({}),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
