@@ -172,6 +172,15 @@ export class ProviderMisconfigured extends ProviderUnavailable {
   override readonly status = 502;
 }
 
+/** A configured token issuer's discovery document or key set cannot be fetched or used: tokens from it cannot be checked. */
+export class IssuerUnavailable extends LatchkeyError {
+  readonly code = 'issuer_unavailable';
+  readonly status = 503;
+  override get expose(): boolean {
+    return true;
+  }
+}
+
 /** The database holding state and audit is unreachable. */
 export class StoreUnavailable extends LatchkeyError {
   readonly code = 'store_unavailable';
