@@ -1,4 +1,14 @@
 import { registerVerb } from './main.js';
 
 // One line per verb: name, one-line summary, the file that implements it.
+registerVerb('dev', 'start a development broker: embedded PostgreSQL, dev CA, dev token issuer, sample policy', async () => (await import('./dev.js')).run);
+registerVerb('serve', 'start the broker in production mode (--config FILE)', async () => (await import('./serve.js')).run);
+registerVerb('token', 'mint a development token from a running `latchkey dev` (--claim k=v)', async () => (await import('./token.js')).run);
+registerVerb('grant cert', 'get a short-lived mTLS certificate (--target T --csr FILE|--generate --out DIR)', async () => (await import('./grant-cert.js')).run);
+registerVerb('grant postgres', 'get a short-lived PostgreSQL login (--target T --database D --table s.t [--exec psql])', async () => (await import('./grant-postgres.js')).run);
+registerVerb('explain', 'show what the policy decides for a request, and why', async () => (await import('./explain.js')).run);
+registerVerb('revoke', 'revoke a grant now (GRANT_ID)', async () => (await import('./grants.js')).revoke);
+registerVerb('status', 'show a grant (GRANT_ID)', async () => (await import('./grants.js')).status);
+registerVerb('approve', 'approve a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).approve);
+registerVerb('deny', 'deny a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).deny);
 registerVerb('policy lint', 'check a policy file for risky rules', async () => (await import('./policy-lint.js')).run);

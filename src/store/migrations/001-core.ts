@@ -6,7 +6,7 @@ export const core: Migration = {
   sql: `
 CREATE TABLE grants (
   id              uuid PRIMARY KEY,
-  status          text NOT NULL CHECK (status IN ('pending_approval','issuing','active','revoking','revoked','expired','failed','denied')),
+  status          text NOT NULL CHECK (status IN ('pending_approval','approved','issuing','active','revoking','revoked','expired','failed','denied')),
   issuer          text NOT NULL,
   subject         text NOT NULL,
   claims          jsonb NOT NULL,
@@ -22,6 +22,9 @@ CREATE TABLE grants (
   expires_at      timestamptz NOT NULL,
   revoked_at      timestamptz,
   revoked_by      text,
+  end_reason      text,
+  approved_by     text,
+  approved_at     timestamptz,
   provider_ref    text,
   revoke_on_expiry boolean NOT NULL DEFAULT false,
   revoke_attempts integer NOT NULL DEFAULT 0,

@@ -1,0 +1,215 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { AuditLog } from './audit/log.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config/load.js';
+import { ConfigError } from './errors.js';
+import { ExpiryScheduler } from './grants/expiry.js';
+import { reconcile } from './grants/reconcile.js';
+import { GrantService } from './grants/service.js';
+import { createApp, type MountedRouter } from './http/app.js';
+import type { AppContext } from './http/context.js';
+import { Metrics } from './http/metrics.js';
+import { devIssuerRoutes } from './http/routes/dev-issuer.js';
+import { DevIssuer } from './identity/dev-issuer.js';
+import { PostgresReplayStore } from './identity/replay-store.js';
+import { createIdentityVerifier } from './identity/verifier.js';
+import { compilePolicy } from './policy/compile.js';
+import { lintPolicy } from './policy/lint.js';
+import type { TargetProvider } from './providers/provider.js';
+import { providerKinds } from './providers/registry.js';
+import { LOG_REDACT_PATHS } from './secret.js';
+import { Database } from './store/database.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './store/embedded.js';
+import { migrate } from './store/migrate.js';
+import { auditModule } from './audit/module.js';
+
+export interface BrokerOptions {
+  readonly config: Config;
+  /** `latchkey dev`: embedded database, generated keys, the development issuer. */
+  readonly devMode?: boolean;
+  /** Overrides the config's database (tests). Without either, dev mode embeds one. */
+  readonly databaseUrl?: string;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Overrides `server.port` (0 picks a free port). */
+  readonly port?: number;
+  readonly host?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** How long a grant may stay `issuing` before reconciliation treats it as abandoned (ms). */
+  readonly issuingGraceMs?: number;
+  /** Longest sleep of the expiry scheduler (ms). */
+  readonly expiryMaxSleepMs?: number;
+  /** Called once the database is up and migrated, before targets open (dev mode seeds demo data here). */
+  readonly beforeTargets?: (db: { url: string; embedded?: EmbeddedDatabase }) => Promise<void>;
+}
+
+/** A running broker. */
+export interface Broker {
+  readonly url: string;
+  readonly context: AppContext;
+  readonly server: Server;
+  readonly scheduler: ExpiryScheduler;
+  readonly devIssuer?: DevIssuer;
+  readonly embedded?: EmbeddedDatabase;
+  /** Runs orphan reconciliation now. */
+  reconcile(): ReturnType<typeof reconcile>;
+  /** Stops accepting, finishes in-flight requests, stops timers, closes targets and the database. */
+  close(): Promise<void>;
+}
+
+function databaseUrlFrom(config: Config, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const fromEnv = env[config.database.url_env];
+  if (fromEnv) return fromEnv;
+  if (config.database.url_file) {
+    try {
+      return readFileSync(config.database.url_file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`${config.source}: database.url_file: cannot read ${config.database.url_file}: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Starts a broker: database (embedded or given), migrations, identity, policy,
+ * targets, audit, the HTTP server, the expiry scheduler and reconciliation.
+ */
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+  const { config } = options;
+  const devMode = options.devMode ?? false;
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: config.server.log_level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'latchkey' } });
+  const dataDir = resolve(config.data_dir);
+  if (devMode) mkdirSync(dataDir, { recursive: true });
+
+  // Database: given, or embedded (dev mode only; production must name its server).
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = options.databaseUrl ?? databaseUrlFrom(config, env);
+  if (!databaseUrl) {
+    if (!devMode) {
+      throw new ConfigError(`no database: set ${config.database.url_env} (or database.url_file) to a PostgreSQL URL; only latchkey dev starts an embedded one`);
+    }
+    embedded = await startEmbeddedDatabase(dataDir, logger);
+    databaseUrl = embedded.url;
+  }
+  const db = new Database(databaseUrl, config.database.pool_size);
+  const cleanup: (() => Promise<void>)[] = [async () => db.close(), async () => embedded?.stop()];
+  const fail = async (err: unknown): Promise<never> => {
+    for (const step of cleanup) await step().catch(() => {});
+    throw err;
+  };
+
+  try {
+    const migrated = await migrate(db);
+    if (migrated.applied.length) logger.info({ applied: migrated.applied }, 'database schema migrated');
+    await options.beforeTargets?.({ url: databaseUrl, ...(embedded ? { embedded } : {}) });
+
+    const policy = compilePolicy(config);
+    for (const finding of lintPolicy(config).filter((f) => f.severity === 'warning')) {
+      logger.warn({ rule: finding.rule, code: finding.code, path: finding.path }, `policy: ${finding.message}`);
+    }
+
+    // Listen first: the dev issuer's URL contains the port.
+    const server = createServer();
+    const host = options.host ?? config.server.host;
+    await new Promise<void>((ok, bad) => {
+      server.once('error', bad);
+      server.listen(options.port ?? config.server.port, host, () => ok());
+    });
+    cleanup.unshift(async () => new Promise<void>((ok) => server.close(() => ok())));
+    const { port } = server.address() as AddressInfo;
+    const publicUrl = (config.server.public_url ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+
+    const devIssuer = devMode ? await DevIssuer.load(dataDir, `${publicUrl}/dev/oidc`, clock) : undefined;
+    const verifier = createIdentityVerifier({
+      issuers: config.issuers,
+      clock,
+      replay: new PostgresReplayStore(db, clock),
+      ...(devIssuer ? { devIssuerUrl: devIssuer.issuerUrl } : {}),
+    });
+
+    const metrics = new Metrics();
+    const audit = new AuditLog(db, clock, logger.child({ stream: 'audit' }));
+    cleanup.unshift(async () => (audit as { close?: () => Promise<void> }).close?.());
+
+    const targets = new Map<string, TargetProvider>();
+    const targetErrors = new Map<string, string>();
+    for (const target of Object.values(config.targets)) {
+      const kind = providerKinds.find((k) => k.kind === target.kind);
+      if (!kind) continue;
+      try {
+        targets.set(target.name, await kind.open(target.name, target.settings, { clock, logger: logger.child({ target: target.name }), dataDir, devMode }));
+      } catch (err) {
+        // Kept with its reason, as smallstep keeps a provisioner that failed to initialise.
+        const reason = (err as Error).message;
+        targetErrors.set(target.name, reason);
+        logger.error({ target: target.name, reason }, 'target failed to open; its grants will answer 503 until it is fixed');
+      }
+    }
+    cleanup.unshift(async () => {
+      for (const t of targets.values()) await t.close().catch(() => {});
+    });
+
+    // The scheduler needs the service and the service wakes the scheduler.
+    let scheduler: ExpiryScheduler | undefined;
+    const grants = new GrantService({
+      db, audit, policy, clock, logger, kinds: providerKinds, targets, targetErrors,
+      onExpiryScheduled: (at) => scheduler?.wake(at),
+      observe: (kind, outcome, seconds) => metrics.observeGrant(providerKinds.some((k) => k.kind === kind) ? kind : 'unknown', outcome, seconds),
+    });
+    scheduler = new ExpiryScheduler({
+      db, service: grants, audit, clock, logger,
+      ...(options.expiryMaxSleepMs === undefined ? {} : { maxSleepMs: options.expiryMaxSleepMs }),
+      onPendingRevocations: (n) => metrics.pendingRevocations.set(n),
+    });
+
+    const context: AppContext = { config, clock, logger, db, audit, policy, verifier, grants, metrics, publicUrl, targets, targetErrors, devMode, dataDir };
+    const audited = await auditModule(context);
+    cleanup.unshift(async () => audited.stop());
+    const mounts: MountedRouter[] = [...audited.mounts];
+    if (devIssuer) mounts.push({ path: '/dev/oidc', router: devIssuerRoutes(devIssuer) });
+    server.on('request', createApp(context, mounts));
+
+    const runReconcile = () => reconcile({ db, store: grants.store, audit, clock, logger, targets, ...(options.issuingGraceMs === undefined ? {} : { issuingGraceMs: options.issuingGraceMs }) });
+    const startup = await runReconcile().catch((err) => {
+      logger.warn({ err: (err as Error).message }, 'start-up reconciliation failed; will retry');
+      return undefined;
+    });
+    if (startup && (startup.orphansRevoked || startup.staleGrantsFailed)) logger.warn(startup, 'reconciliation cleaned up after an earlier run');
+    const reconcileTimer = setInterval(() => {
+      runReconcile().catch((err) => logger.warn({ err: (err as Error).message }, 'reconciliation failed; will retry'));
+    }, config.server.reconcile_interval * 1000);
+    reconcileTimer.unref();
+    scheduler.start();
+    const activeScheduler = scheduler;
+    cleanup.unshift(async () => {
+      clearInterval(reconcileTimer);
+      await activeScheduler.stop();
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: publicUrl,
+      context,
+      server,
+      scheduler,
+      ...(devIssuer ? { devIssuer } : {}),
+      ...(embedded ? { embedded } : {}),
+      reconcile: runReconcile,
+      close() {
+        closing ??= (async () => {
+          server.closeIdleConnections?.();
+          for (const step of cleanup) await step().catch((err) => logger.warn({ err: (err as Error).message }, 'shutdown step failed'));
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    return fail(err);
+  }
+}

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { InvalidRequest } from '../errors.js';
+import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { formatPostgresCredential, psqlEnvironment, type PostgresCredentialFormat } from './format-postgres.js';
+import { parseVerbArgs, type CliVerb } from './io.js';
+
+/**
+ * `latchkey grant postgres --target T --database D --table schema.table ...`
+ * prints the login (--format uri|env|pgpass|json) or, with --exec psql, starts
+ * psql with the credential in its environment (never on its command line).
+ */
+export const run: CliVerb = async (args, io) => {
+  const { values, positionals } = parseVerbArgs('grant postgres', args, {
+    target: { type: 'string' },
+    database: { type: 'string' },
+    table: { type: 'string', multiple: true },
+    column: { type: 'string', multiple: true },
+    privilege: { type: 'string', multiple: true },
+    format: { type: 'string' },
+    exec: { type: 'string' },
+    ttl: { type: 'string' },
+    reason: { type: 'string' },
+    url: { type: 'string' },
+    token: { type: 'string' },
+  }, true);
+  const target = values['target'] as string | undefined;
+  const database = values['database'] as string | undefined;
+  const tables = (values['table'] as string[] | undefined) ?? [];
+  if (!target) throw new InvalidRequest('--target is required (the postgres target, e.g. dev-db)');
+  if (!database) throw new InvalidRequest('--database is required');
+  if (tables.length === 0) throw new InvalidRequest('at least one --table schema.table is required');
+  const columns: Record<string, string[]> = {};
+  for (const spec of (values['column'] as string[] | undefined) ?? []) {
+    const match = /^(.+)=(.+)$/.exec(spec);
+    if (!match) throw new InvalidRequest(`--column expects schema.table=col1,col2, got ${JSON.stringify(spec)}`);
+    columns[match[1] as string] = (match[2] as string).split(',').map((c) => c.trim()).filter(Boolean);
+  }
+  const format = ((values['format'] as string | undefined) ?? 'uri') as PostgresCredentialFormat;
+  if (!['uri', 'env', 'pgpass', 'json'].includes(format)) throw new InvalidRequest('--format expects uri, env, pgpass or json');
+  const exec = values['exec'] as string | undefined;
+
+  const url = brokerUrl(values['url'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io);
+  const privileges = values['privilege'] as string[] | undefined;
+  const grant = await callBroker<{ id: string; expiresAt: string; credential: Record<string, unknown> }>(url, 'POST', '/v1/grants', {
+    token,
+    body: {
+      kind: 'postgres',
+      target,
+      scope: { database, tables, ...(Object.keys(columns).length ? { columns } : {}), ...(privileges ? { privileges: privileges.map((p) => p.toUpperCase()) } : {}) },
+      ...(values['ttl'] ? { ttl: values['ttl'] } : {}),
+      ...(values['reason'] ? { reason: values['reason'] } : {}),
+    },
+  });
+  if (exec) {
+    io.stderr.write(`latchkey: grant ${grant.id}, login ${String(grant.credential['user'])} until ${grant.expiresAt}\n`);
+    return runWithCredential(exec, positionals, { ...process.env, ...psqlEnvironment(grant.credential as never) });
+  }
+  io.stdout.write(formatPostgresCredential(grant.credential as never, format));
+  return 0;
+};
+
+function runWithCredential(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit', env });
+    child.on('error', (err) => reject(new InvalidRequest(`cannot run ${command}: ${err.message}`)));
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}

@@ -1,0 +1,193 @@
+import type { Queryable } from '../store/database.js';
+
+export type GrantStatus =
+  | 'pending_approval'
+  | 'approved'
+  | 'issuing'
+  | 'active'
+  | 'revoking'
+  | 'revoked'
+  | 'expired'
+  | 'failed'
+  | 'denied';
+
+/** A grant as stored. Never holds the credential: that is returned once and forgotten. */
+export interface GrantRecord {
+  readonly id: string;
+  readonly status: GrantStatus;
+  readonly issuer: string;
+  readonly subject: string;
+  /** Selected, non-secret claims of the requester. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly rule: string;
+  readonly policyHash: string;
+  readonly kind: string;
+  readonly target: string;
+  readonly scope: unknown;
+  readonly reason: string | null;
+  readonly requestId: string;
+  readonly createdAt: Date;
+  readonly issuedAt: Date | null;
+  readonly expiresAt: Date;
+  readonly revokedAt: Date | null;
+  readonly revokedBy: string | null;
+  /** Why the grant ended: revoked, expired, orphan, audit_failed, issue_failed... */
+  readonly endReason: string | null;
+  readonly approvedBy: string | null;
+  readonly approvedAt: Date | null;
+  readonly providerRef: string | null;
+  readonly revokeOnExpiry: boolean;
+  readonly revokeAttempts: number;
+  readonly revokeError: string | null;
+  readonly nextAttemptAt: Date | null;
+}
+
+interface GrantRow {
+  id: string;
+  status: GrantStatus;
+  issuer: string;
+  subject: string;
+  claims: Record<string, unknown>;
+  rule: string;
+  policy_hash: string;
+  kind: string;
+  target: string;
+  scope: unknown;
+  reason: string | null;
+  request_id: string;
+  created_at: Date;
+  issued_at: Date | null;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  end_reason: string | null;
+  approved_by: string | null;
+  approved_at: Date | null;
+  provider_ref: string | null;
+  revoke_on_expiry: boolean;
+  revoke_attempts: number;
+  revoke_error: string | null;
+  next_attempt_at: Date | null;
+}
+
+export function toGrantRecord(row: GrantRow): GrantRecord {
+  return {
+    id: row.id,
+    status: row.status,
+    issuer: row.issuer,
+    subject: row.subject,
+    claims: row.claims,
+    rule: row.rule,
+    policyHash: row.policy_hash,
+    kind: row.kind,
+    target: row.target,
+    scope: row.scope,
+    reason: row.reason,
+    requestId: row.request_id,
+    createdAt: row.created_at,
+    issuedAt: row.issued_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    revokedBy: row.revoked_by,
+    endReason: row.end_reason,
+    approvedBy: row.approved_by,
+    approvedAt: row.approved_at,
+    providerRef: row.provider_ref,
+    revokeOnExpiry: row.revoke_on_expiry,
+    revokeAttempts: row.revoke_attempts,
+    revokeError: row.revoke_error,
+    nextAttemptAt: row.next_attempt_at,
+  };
+}
+
+export interface NewGrant {
+  readonly id: string;
+  readonly status: 'issuing' | 'pending_approval';
+  readonly issuer: string;
+  readonly subject: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly rule: string;
+  readonly policyHash: string;
+  readonly kind: string;
+  readonly target: string;
+  readonly scope: unknown;
+  readonly reason: string | null;
+  readonly requestId: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly revokeOnExpiry: boolean;
+}
+
+/** SQL for the `grants` table; the lifecycle logic lives in GrantService. */
+export class GrantStore {
+  constructor(private readonly db: Queryable) {}
+
+  async insert(g: NewGrant): Promise<void> {
+    await this.db.query(
+      `INSERT INTO grants (id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+      [g.id, g.status, g.issuer, g.subject, JSON.stringify(g.claims), g.rule, g.policyHash, g.kind, g.target, JSON.stringify(g.scope), g.reason, g.requestId, g.createdAt, g.expiresAt, g.revokeOnExpiry],
+    );
+  }
+
+  async get(id: string): Promise<GrantRecord | undefined> {
+    const r = await this.db.query<GrantRow>('SELECT * FROM grants WHERE id = $1', [id]);
+    return r.rows[0] ? toGrantRecord(r.rows[0]) : undefined;
+  }
+
+  /** Moves a grant from one of `from` to `to`, setting extra columns; false when it was not in `from`. */
+  async transition(id: string, from: readonly GrantStatus[], to: GrantStatus, set: Partial<Record<SettableColumn, unknown>> = {}): Promise<GrantRecord | undefined> {
+    const columns = Object.keys(set) as SettableColumn[];
+    const assignments = columns.map((c, i) => `${c} = $${i + 4}`);
+    const r = await this.db.query<GrantRow>(
+      `UPDATE grants SET status = $3${assignments.length ? ', ' + assignments.join(', ') : ''}
+       WHERE id = $1 AND status = ANY($2::text[]) RETURNING *`,
+      [id, from, to, ...columns.map((c) => set[c])],
+    );
+    return r.rows[0] ? toGrantRecord(r.rows[0]) : undefined;
+  }
+
+  async listForSubject(issuer: string, subject: string, limit: number): Promise<GrantRecord[]> {
+    const r = await this.db.query<GrantRow>(
+      'SELECT * FROM grants WHERE issuer = $1 AND subject = $2 ORDER BY created_at DESC LIMIT $3',
+      [issuer, subject, limit],
+    );
+    return r.rows.map(toGrantRecord);
+  }
+
+  async listPendingApproval(limit: number): Promise<GrantRecord[]> {
+    const r = await this.db.query<GrantRow>(
+      "SELECT * FROM grants WHERE status = 'pending_approval' ORDER BY created_at LIMIT $1",
+      [limit],
+    );
+    return r.rows.map(toGrantRecord);
+  }
+
+  /** Grant ids that still own something on a backend (for orphan reconciliation). */
+  async liveGrantIds(kind: string, target: string, ids: readonly string[], issuingGraceBefore: Date): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const r = await this.db.query<{ id: string }>(
+      `SELECT id FROM grants WHERE kind = $1 AND target = $2 AND id = ANY($3::uuid[])
+         AND (status IN ('active', 'revoking') OR (status = 'issuing' AND created_at > $4))`,
+      [kind, target, ids.filter(isUuid), issuingGraceBefore],
+    );
+    return new Set(r.rows.map((row) => row.id));
+  }
+}
+
+type SettableColumn =
+  | 'issued_at'
+  | 'revoked_at'
+  | 'revoked_by'
+  | 'end_reason'
+  | 'approved_by'
+  | 'approved_at'
+  | 'provider_ref'
+  | 'revoke_attempts'
+  | 'revoke_error'
+  | 'next_attempt_at'
+  | 'expires_at';
+
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}
