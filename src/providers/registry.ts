@@ -1,4 +1,6 @@
+import { awsKind } from './aws/index.js';
 import { certificateKind } from './certificate/index.js';
+import { postgresKind } from './postgres/index.js';
 import type { ProviderKind } from './provider.js';
 
 /**
@@ -7,6 +9,8 @@ import type { ProviderKind } from './provider.js';
  */
 export const providerKinds: readonly ProviderKind<any, any, any>[] = [
   certificateKind,
+  postgresKind,
+  awsKind,
 ];
 
 export function findProviderKind(kind: string): ProviderKind<any, any, any> | undefined {

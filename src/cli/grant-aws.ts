@@ -1,0 +1,173 @@
+import { InvalidRequest } from '../errors.js';
+import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
+
+/**
+ * `latchkey grant aws --target T --role R [--format env|json|credential-process|github]`:
+ * asks the broker for STS credentials and prints them the way the consumer
+ * expects: shell exports, the broker's JSON, the AWS CLI's `credential_process`
+ * JSON, or (inside GitHub Actions) masked values in `$GITHUB_ENV`/`$GITHUB_OUTPUT`.
+ */
+
+/** The `credential` of an aws grant, as the broker returns it. */
+export interface AwsCredential {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  /** ISO 8601. */
+  readonly expiration: string;
+  readonly region: string;
+  readonly assumedRoleArn: string;
+  readonly revocable?: boolean;
+  readonly note?: string;
+}
+
+/** A granted aws request: the grant's id and expiry, and the credential. */
+export interface AwsGrant {
+  readonly id: string;
+  readonly expiresAt: string;
+  readonly credential: AwsCredential;
+  /** The whole response body, for `--format json`. */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export const AWS_FORMATS = ['env', 'json', 'credential-process', 'github'] as const;
+export type AwsFormat = (typeof AWS_FORMATS)[number];
+
+export interface AwsGrantRequest {
+  readonly url: string;
+  readonly token: string;
+  readonly target: string;
+  readonly role: string;
+  readonly ttl?: string;
+  readonly reason?: string;
+}
+
+/** POST /v1/grants for an aws role. A 202 (approval needed) is refused: these formats need the credential now. */
+export async function requestAwsGrant(request: AwsGrantRequest): Promise<AwsGrant> {
+  const body = await callBroker<Record<string, unknown>>(request.url, 'POST', '/v1/grants', {
+    token: request.token,
+    body: {
+      kind: 'aws',
+      target: request.target,
+      scope: { role: request.role },
+      ...(request.ttl ? { ttl: request.ttl } : {}),
+      ...(request.reason ? { reason: request.reason } : {}),
+    },
+  });
+  const credential = body['credential'] as Partial<AwsCredential> | undefined;
+  if (!credential) {
+    const id = typeof body['id'] === 'string' ? body['id'] : '?';
+    if (body['status'] === 'pending') {
+      throw new InvalidRequest(`grant ${id} waits for approval by someone with the approver role; run the command again once it is approved`);
+    }
+    throw new InvalidRequest(`the broker answered without a credential (grant ${id}, status ${String(body['status'])})`);
+  }
+  for (const field of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'] as const) {
+    if (typeof credential[field] !== 'string') throw new InvalidRequest(`the broker's aws credential lacks ${field}`);
+  }
+  return { id: String(body['id']), expiresAt: String(body['expiresAt'] ?? credential.expiration), credential: credential as AwsCredential, body };
+}
+
+/** The AWS CLI/SDK `credential_process` document, exactly: Version 1 and the four fields. */
+export function credentialProcessJson(credential: AwsCredential): string {
+  return `${JSON.stringify({
+    Version: 1,
+    AccessKeyId: credential.accessKeyId,
+    SecretAccessKey: credential.secretAccessKey,
+    SessionToken: credential.sessionToken,
+    Expiration: new Date(credential.expiration).toISOString(),
+  })}\n`;
+}
+
+// Single quotes keep a shell from expanding anything; a quote inside is closed, escaped and reopened.
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The environment variables AWS SDKs and the CLI read, for this credential. */
+export function awsEnvironment(credential: AwsCredential): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: credential.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credential.secretAccessKey,
+    AWS_SESSION_TOKEN: credential.sessionToken,
+    AWS_CREDENTIAL_EXPIRATION: credential.expiration,
+    ...(credential.region ? { AWS_REGION: credential.region, AWS_DEFAULT_REGION: credential.region } : {}),
+  };
+}
+
+/** `export NAME='value'` lines for `eval "$(latchkey grant aws ...)"`. */
+export function shellExports(credential: AwsCredential): string {
+  return Object.entries(awsEnvironment(credential))
+    .map(([name, value]) => `export ${name}=${shellQuote(value)}\n`)
+    .join('');
+}
+
+/** Writes one grant in the chosen format. Secrets go to stdout (or GitHub's files), notes to stderr. */
+export async function writeAwsGrant(grant: AwsGrant, format: AwsFormat, io: CliIO): Promise<void> {
+  const { credential } = grant;
+  switch (format) {
+    case 'credential-process':
+      io.stdout.write(credentialProcessJson(credential));
+      return;
+    case 'json':
+      io.stdout.write(`${JSON.stringify(grant.body, null, 2)}\n`);
+      return;
+    case 'env':
+      io.stdout.write(shellExports(credential));
+      io.stderr.write(`latchkey: grant ${grant.id}: ${credential.assumedRoleArn}, key ${credential.accessKeyId}, expires ${credential.expiration}\n`);
+      return;
+    case 'github': {
+      const { publishToGitHub } = await import('./github-actions.js');
+      await publishToGitHub(io, {
+        secrets: [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken],
+        env: awsEnvironment(credential),
+        outputs: {
+          'aws-grant-id': grant.id,
+          'aws-access-key-id': credential.accessKeyId,
+          'aws-secret-access-key': credential.secretAccessKey,
+          'aws-session-token': credential.sessionToken,
+          'aws-expiration': credential.expiration,
+          'aws-region': credential.region,
+          'aws-assumed-role-arn': credential.assumedRoleArn,
+        },
+      });
+      io.stdout.write(`latchkey: grant ${grant.id}: AWS credentials for ${credential.assumedRoleArn} (expire ${credential.expiration}) are in the job's environment\n`);
+      return;
+    }
+  }
+}
+
+const options = {
+  target: { type: 'string' },
+  role: { type: 'string' },
+  format: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  audience: { type: 'string' },
+  ttl: { type: 'string' },
+  reason: { type: 'string' },
+} as const;
+
+export const run: CliVerb = async (args, io) => {
+  const { values } = parseVerbArgs('grant aws', args, options);
+  const target = values['target'] as string | undefined;
+  const role = values['role'] as string | undefined;
+  if (!target || !role) throw new InvalidRequest('latchkey grant aws: --target and --role are required');
+  const format = (values['format'] as string | undefined) ?? 'env';
+  if (!(AWS_FORMATS as readonly string[]).includes(format)) {
+    throw new InvalidRequest(`latchkey grant aws: --format must be one of ${AWS_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  }
+  const url = brokerUrl(values['url'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, values['audience'] as string | undefined);
+  const grant = await requestAwsGrant({
+    url,
+    token,
+    target,
+    role,
+    ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}),
+    ...(values['reason'] ? { reason: values['reason'] as string } : {}),
+  });
+  await writeAwsGrant(grant, format as AwsFormat, io);
+  return 0;
+};
