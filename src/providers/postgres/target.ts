@@ -1,0 +1,464 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { InvalidScope, PolicyDenied, ProviderMisconfigured, ProviderUnavailable } from '../../errors.js';
+import { Secret } from '../../secret.js';
+import type { IssueInput, IssuedArtifact, IssuedCredential, ProviderDeps, RevokeInput, TargetProvider } from '../provider.js';
+import { buildPostgresCredential } from './credential.js';
+import { sqlState, toProviderError } from './pg-errors.js';
+import { makeRoleName } from './role-name.js';
+import { scramSha256Verifier } from './scram.js';
+import { checkPostgresScope, resolveScope, type ResolvedScope, type ResolvedTable } from './scope.js';
+import type { PostgresAllowance, PostgresScope, PostgresTargetSettings } from './settings.js';
+import { displayIdentifier, quoteQualifiedName } from './sql-identifiers.js';
+
+const { escapeIdentifier, escapeLiteral } = pg;
+
+/** Connections per database the broker keeps to a target. */
+const POOL_SIZE = 8;
+/**
+ * Advisory lock (per database, held to commit) around every statement that
+ * rewrites an ACL. PostgreSQL fails concurrent GRANTs on one object with
+ * "tuple concurrently updated"; taking this lock first makes them queue.
+ * The two keys spell "lkpg" and "acl".
+ */
+const ACL_LOCK = '1819029607, 6382444';
+/** SQLSTATEs worth one more try of the same transaction. */
+const RETRYABLE_SQLSTATES = new Set(['XX000', '40001', '40P01']);
+const MAX_TRANSACTION_ATTEMPTS = 5;
+/** How long revoke waits for terminated sessions to be gone before it retries later. */
+const TERMINATION_ROUNDS = 20;
+const COMMENT_PREFIX = 'latchkey grant ';
+/** Role names this provider can have made (see makeRoleName); anything else is refused by revoke. */
+const ROLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+interface ServerFacts {
+  /** `server_version_num`, e.g. 180001. */
+  readonly version: number;
+}
+
+/** Where the admin URL points, without its secret. */
+interface AdminEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+}
+
+/** Reads the admin URL from the env var or file the target names. Never echoes the value. */
+function readAdminUrl(name: string, settings: PostgresTargetSettings, env: NodeJS.ProcessEnv): Secret<string> {
+  let value: string | undefined;
+  if (settings.admin_url_env) {
+    value = env[settings.admin_url_env];
+    if (!value) throw new ProviderMisconfigured(`postgres target ${name}: environment variable ${settings.admin_url_env} (admin_url_env) is not set`);
+  } else if (settings.admin_url_file) {
+    try {
+      value = readFileSync(settings.admin_url_file, 'utf8').trim();
+    } catch (err) {
+      throw new ProviderMisconfigured(`postgres target ${name}: cannot read admin_url_file ${settings.admin_url_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  if (!value) throw new ProviderMisconfigured(`postgres target ${name}: the admin URL is empty`);
+  return new Secret(value);
+}
+
+function parseAdminUrl(name: string, url: Secret<string>): AdminEndpoint & { password: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.reveal());
+  } catch {
+    throw new ProviderMisconfigured(`postgres target ${name}: the admin URL is not a URL (expected postgresql://user:password@host:port/database)`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ProviderMisconfigured(`postgres target ${name}: the admin URL must start with postgresql:// (got ${parsed.protocol}//)`);
+  }
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
+    port: parsed.port ? Number(parsed.port) : 5432,
+    database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres',
+    password: decodeURIComponent(parsed.password),
+  };
+}
+
+/**
+ * One configured PostgreSQL target: issues a fresh role per grant and drops it
+ * again, sessions, privileges, owned objects and all.
+ */
+export class PostgresTargetProvider implements TargetProvider<PostgresAllowance, PostgresScope> {
+  readonly kind = 'postgres';
+  readonly revokeOnExpiry = true;
+  readonly name: string;
+  readonly #settings: PostgresTargetSettings;
+  readonly #logger: Logger;
+  readonly #adminUrl: Secret<string>;
+  readonly #admin: AdminEndpoint;
+  /** Strings cut out of any error message (the admin password). */
+  readonly #secrets: readonly string[];
+  readonly #pools = new Map<string, pg.Pool>();
+  #facts: Promise<ServerFacts> | undefined;
+
+  private constructor(name: string, settings: PostgresTargetSettings, deps: ProviderDeps, adminUrl: Secret<string>) {
+    this.name = name;
+    this.#settings = settings;
+    this.#logger = deps.logger;
+    this.#adminUrl = adminUrl;
+    const { password, ...endpoint } = parseAdminUrl(name, adminUrl);
+    this.#admin = endpoint;
+    this.#secrets = [password, adminUrl.reveal()].filter((s) => s.length > 0);
+  }
+
+  /**
+   * Opens the target: reads the admin URL, connects, makes sure the marker
+   * role exists. A server that is down does not fail the open; it is retried
+   * on first use and `ready()` says false until then. A missing URL does.
+   */
+  static async open(name: string, settings: PostgresTargetSettings, deps: ProviderDeps, env: NodeJS.ProcessEnv = process.env): Promise<PostgresTargetProvider> {
+    const provider = new PostgresTargetProvider(name, settings, deps, readAdminUrl(name, settings, env));
+    try {
+      await provider.#serverFacts();
+    } catch (err) {
+      deps.logger.warn({ target: name, err: (err as Error).message }, 'postgres target not reachable at start; will retry on use');
+    }
+    return provider;
+  }
+
+  /** Non-secret facts about where logins point. */
+  publicInfo(): Readonly<Record<string, unknown>> {
+    return { host: this.#clientHost(), port: this.#clientPort(), databases: this.#settings.databases, sslmode: this.#settings.sslmode };
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      await this.#serverFacts();
+      await this.#pool(this.#admin.database).query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.end().catch(() => {})));
+  }
+
+  /**
+   * Creates the login in one transaction on the requested database: catalog
+   * check (a missing table or column is an InvalidScope naming it, and nothing
+   * is created), role with a SCRAM verifier, comment with the grant id,
+   * CONNECT, USAGE, the privileges on exactly the tables/columns, settings.
+   */
+  async issue(input: IssueInput<PostgresAllowance, PostgresScope>): Promise<IssuedCredential> {
+    // The core checked the scope already; checking again keeps the target's allow-list true even if it did not.
+    const denied = checkPostgresScope({ target: this.#settings, allow: input.allow, scope: input.scope, claims: input.claims });
+    if (denied) throw new PolicyDenied(denied.message, { reasons: [denied] });
+    const scope = resolveScope(input.scope, input.allow);
+    const facts = await this.#serverFacts();
+
+    const password = new Secret(randomBytes(32).toString('base64url'));
+    const verifier = await scramSha256Verifier(password);
+    const role = makeRoleName(this.#settings.role_prefix, input.subject);
+
+    await this.#transaction(scope.database, 'issuing a login', async (client) => {
+      await this.#checkCatalog(client, scope);
+      await client.query(this.#issueStatements(role, verifier, scope, input, facts));
+    }).catch((err: unknown) => {
+      if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate === '3D000') {
+        throw new InvalidScope(`database ${scope.database} does not exist on target ${this.name}`, { database: scope.database });
+      }
+      throw err;
+    });
+
+    const credential = buildPostgresCredential({
+      host: this.#clientHost(),
+      port: this.#clientPort(),
+      database: scope.database,
+      user: role,
+      password,
+      sslmode: this.#settings.sslmode,
+      expiresAt: input.expiresAt,
+    });
+    const columns = scope.tables.flatMap((t) => (t.columns ?? []).map((c) => `${t.display}.${displayIdentifier(c)}`));
+    return {
+      credential: { ...credential },
+      providerRef: role,
+      auditDetails: {
+        role,
+        database: scope.database,
+        tables: scope.tables.map((t) => t.display),
+        ...(columns.length > 0 ? { columns } : {}),
+        privileges: [...scope.privileges],
+      },
+    };
+  }
+
+  /**
+   * Removes a login, in an order that leaves no gap: NOLOGIN (no new
+   * sessions), terminate its sessions on the whole server, then in every
+   * database where it holds anything REASSIGN OWNED (to the admin) and DROP
+   * OWNED (which revokes its privileges), then DROP ROLE. A role that does not
+   * exist is success, so a second run, or a run after a crash halfway, is too.
+   */
+  async revoke(input: RevokeInput): Promise<void> {
+    const role = input.providerRef;
+    if (!ROLE_NAME.test(role)) throw new TypeError(`postgres revoke: ${JSON.stringify(role)} is not a role name latchkey makes`);
+    await this.#serverFacts();
+    const admin = this.#pool(this.#admin.database);
+    const doing = `revoking role ${role}`;
+    const found = await this.#query(admin, doing, () =>
+      admin.query<{ oid: string; managed: boolean }>(
+        `SELECT r.oid::text AS oid,
+                EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                        WHERE m.member = r.oid AND g.rolname = $2) AS managed
+           FROM pg_roles r WHERE r.rolname = $1`,
+        [role, this.#settings.marker_role],
+      ),
+    );
+    const row = found.rows[0];
+    if (!row) return;
+    if (!row.managed) {
+      throw new ProviderMisconfigured(`postgres target ${this.name}: refusing to drop role ${role}: it is not a member of ${this.#settings.marker_role}, so latchkey did not make it`, { role });
+    }
+    const quoted = escapeIdentifier(role);
+    await this.#query(admin, doing, () => admin.query(`ALTER ROLE ${quoted} NOLOGIN`)).catch(ignoreMissingRole);
+    await this.#terminateSessions(row.oid, role);
+    for (let round = 0; ; round++) {
+      for (const database of await this.#databasesHolding(row.oid)) {
+        await this.#transaction(database, `${doing} in database ${database}`, async (client) => {
+          await client.query(`SELECT pg_advisory_xact_lock(${ACL_LOCK}); REASSIGN OWNED BY ${quoted} TO CURRENT_USER; DROP OWNED BY ${quoted}`);
+        }).catch((err: unknown) => {
+          // The database was dropped meanwhile: nothing left to clean there.
+          if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '3D000') throw err;
+        });
+      }
+      try {
+        await admin.query(`DROP ROLE IF EXISTS ${quoted}`);
+        break;
+      } catch (err) {
+        // Something new depends on the role (it was granted more meanwhile): clean again, a few times.
+        if (sqlState(err) !== '2BP01' || round >= 2) throw toProviderError(err, this.name, doing, this.#secrets);
+      }
+    }
+    // A session that authenticated just before NOLOGIN may have registered late; it must not outlive its role.
+    await this.#terminateSessions(row.oid, role);
+    this.#logger.info({ target: this.name, role, grantId: input.grantId, reason: input.reason }, 'postgres role dropped');
+  }
+
+  /** Every role in the marker group, with the grant id from its comment. */
+  async listIssued(): Promise<IssuedArtifact[]> {
+    await this.#serverFacts();
+    const admin = this.#pool(this.#admin.database);
+    const result = await this.#query(admin, 'listing issued roles', () =>
+      admin.query<{ rolname: string; comment: string | null }>(
+        `SELECT r.rolname, shobj_description(r.oid, 'pg_authid') AS comment
+           FROM pg_auth_members m
+           JOIN pg_roles g ON g.oid = m.roleid
+           JOIN pg_roles r ON r.oid = m.member
+          WHERE g.rolname = $1
+          ORDER BY r.rolname`,
+        [this.#settings.marker_role],
+      ),
+    );
+    return result.rows.map((r) => {
+      const grantId = r.comment?.startsWith(COMMENT_PREFIX) ? r.comment.slice(COMMENT_PREFIX.length) : undefined;
+      return grantId ? { providerRef: r.rolname, grantId } : { providerRef: r.rolname };
+    });
+  }
+
+  // ---- steps ---------------------------------------------------------------
+
+  #clientHost(): string {
+    return this.#settings.host ?? this.#admin.host;
+  }
+
+  #clientPort(): number {
+    return this.#settings.port ?? this.#admin.port;
+  }
+
+  #pool(database: string): pg.Pool {
+    let pool = this.#pools.get(database);
+    if (!pool) {
+      const url = new URL(this.#adminUrl.reveal());
+      url.pathname = `/${encodeURIComponent(database)}`;
+      pool = new pg.Pool({
+        connectionString: url.toString(),
+        max: POOL_SIZE,
+        connectionTimeoutMillis: 5000,
+        idleTimeoutMillis: 30_000,
+        application_name: 'latchkey',
+      });
+      // An idle connection the server closes must not crash the broker.
+      pool.on('error', () => {});
+      this.#pools.set(database, pool);
+    }
+    return pool;
+  }
+
+  /** Server version, and the marker role made if missing; memoized, retried after a failure. */
+  #serverFacts(): Promise<ServerFacts> {
+    this.#facts ??= this.#setUp().catch((err: unknown) => {
+      this.#facts = undefined;
+      throw err;
+    });
+    return this.#facts;
+  }
+
+  async #setUp(): Promise<ServerFacts> {
+    const admin = this.#pool(this.#admin.database);
+    const doing = 'connecting with the admin URL';
+    const marker = this.#settings.marker_role;
+    const facts = await this.#query(admin, doing, () =>
+      admin.query<{ version: number; exists: boolean }>(
+        `SELECT current_setting('server_version_num')::int AS version, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`,
+        [marker],
+      ),
+    );
+    const row = facts.rows[0]!;
+    if (!row.exists) {
+      try {
+        await admin.query(
+          `CREATE ROLE ${escapeIdentifier(marker)} NOLOGIN NOINHERIT; ` +
+            `COMMENT ON ROLE ${escapeIdentifier(marker)} IS ${escapeLiteral('latchkey: every member is a login the broker made and will drop; grant this role nothing')}`,
+        );
+      } catch (err) {
+        // Another replica made it first.
+        if (sqlState(err) !== '42710' && sqlState(err) !== '23505') throw toProviderError(err, this.name, `creating marker role ${marker}`, this.#secrets);
+      }
+    }
+    return { version: row.version };
+  }
+
+  async #query<T>(pool: pg.Pool, doing: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw toProviderError(err, this.name, doing, this.#secrets);
+    }
+  }
+
+  /** Runs `fn` in one transaction on `database`, again when PostgreSQL reports a concurrent catalog update. */
+  async #transaction(database: string, doing: string, fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool(database).connect();
+      } catch (err) {
+        throw toProviderError(err, this.name, doing, this.#secrets);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        await fn(client);
+        await client.query('COMMIT');
+        return;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        if (attempt < MAX_TRANSACTION_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(err) ?? '')) continue;
+        throw toProviderError(err, this.name, doing, this.#secrets);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  /** Every table (and column) of the scope exists in this database; else InvalidScope naming the first that does not. */
+  async #checkCatalog(client: pg.PoolClient, scope: ResolvedScope): Promise<void> {
+    const result = await client.query<{ found: boolean; columns: string[] }>(
+      `SELECT c.oid IS NOT NULL AS found,
+              COALESCE(ARRAY(SELECT a.attname::text FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}') AS columns
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(schema, name, i)
+         LEFT JOIN pg_namespace n ON n.nspname = t.schema
+         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        ORDER BY t.i`,
+      [scope.tables.map((t) => t.name.schema), scope.tables.map((t) => t.name.name)],
+    );
+    scope.tables.forEach((table: ResolvedTable, i) => {
+      const row = result.rows[i]!;
+      if (!row.found) {
+        throw new InvalidScope(`table ${table.display} does not exist in database ${scope.database}`, { table: table.display, database: scope.database });
+      }
+      const missing = table.columns?.find((c) => !row.columns.includes(c));
+      if (missing !== undefined) {
+        throw new InvalidScope(`column ${displayIdentifier(missing)} does not exist in table ${table.display}`, { table: table.display, column: missing });
+      }
+    });
+  }
+
+  /** The whole of a login's creation as one batch; every name quoted by pg, every value a pg literal. */
+  #issueStatements(role: string, verifier: string, scope: ResolvedScope, input: IssueInput<PostgresAllowance, PostgresScope>, facts: ServerFacts): string {
+    const r = escapeIdentifier(role);
+    const marker = escapeIdentifier(this.#settings.marker_role);
+    // NOINHERIT: membership in the marker only labels the role. From 16 on it also may not SET ROLE to the marker.
+    const membership = facts.version >= 160000 ? '' : ` IN ROLE ${marker}`;
+    const statements = [
+      `CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}${membership}`,
+      ...(facts.version >= 160000 ? [`GRANT ${marker} TO ${r} WITH INHERIT FALSE, SET FALSE`] : []),
+      `COMMENT ON ROLE ${r} IS ${escapeLiteral(COMMENT_PREFIX + input.grantId)}`,
+    ];
+    const settings: Record<string, string | undefined> = { ...this.#settings.role_settings };
+    if (scope.privileges.every((p) => p === 'SELECT')) settings['default_transaction_read_only'] = 'on';
+    for (const [name, value] of Object.entries(settings)) {
+      if (value === undefined) continue;
+      statements.push(`ALTER ROLE ${r} SET ${escapeIdentifier(name)} = ${escapeLiteral(value)}`);
+    }
+    statements.push(`SELECT pg_advisory_xact_lock(${ACL_LOCK})`);
+    statements.push(`GRANT CONNECT ON DATABASE ${escapeIdentifier(scope.database)} TO ${r}`);
+    for (const schema of new Set(scope.tables.map((t) => t.name.schema))) {
+      statements.push(`GRANT USAGE ON SCHEMA ${escapeIdentifier(schema)} TO ${r}`);
+    }
+    for (const table of scope.tables) {
+      const columns = table.columns ? ` (${table.columns.map((c) => escapeIdentifier(c)).join(', ')})` : '';
+      // DELETE removes whole rows; PostgreSQL has no column-level DELETE (checkScope refuses it on column-limited tables).
+      const privileges = scope.privileges.map((p) => (p === 'DELETE' ? p : `${p}${columns}`)).join(', ');
+      statements.push(`GRANT ${privileges} ON TABLE ${quoteQualifiedName(table.name)} TO ${r}`);
+    }
+    return statements.join(';\n');
+  }
+
+  /** Terminates every backend of the role, on every database, and waits until they are gone. */
+  async #terminateSessions(oid: string, role: string): Promise<void> {
+    const admin = this.#pool(this.#admin.database);
+    const doing = `terminating sessions of ${role}`;
+    const { version } = await this.#serverFacts();
+    // From 14 on, pg_terminate_backend can wait for the backend to exit.
+    const terminate = version >= 140000 ? 'pg_terminate_backend(pid, 1000)' : 'pg_terminate_backend(pid)';
+    for (let round = 0; round < TERMINATION_ROUNDS; round++) {
+      const result = await this.#query(admin, doing, () =>
+        admin.query(`SELECT ${terminate} FROM pg_stat_activity WHERE usesysid = $1::oid AND pid <> pg_backend_pid()`, [oid]),
+      );
+      if (result.rowCount === 0) return;
+      await sleep(50);
+    }
+    throw new ProviderUnavailable(`postgres target ${this.name}: sessions of ${role} survive termination; will retry`, { role });
+  }
+
+  /** Databases where the role owns something or holds a privilege (pg_shdepend), including shared objects. */
+  async #databasesHolding(oid: string): Promise<string[]> {
+    const admin = this.#pool(this.#admin.database);
+    const result = await this.#query(admin, 'finding what a role holds', () =>
+      admin.query<{ datname: string }>(
+        `SELECT DISTINCT d.datname
+           FROM pg_shdepend s
+           JOIN pg_database d ON d.oid = CASE
+                  WHEN s.dbid <> 0 THEN s.dbid
+                  WHEN s.classid = 'pg_database'::regclass THEN s.objid
+                  ELSE (SELECT oid FROM pg_database WHERE datname = current_database())
+                END
+          WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1::oid AND s.deptype <> 'p' AND d.datallowconn
+          ORDER BY 1`,
+        [oid],
+      ),
+    );
+    return result.rows.map((r) => r.datname);
+  }
+}
+
+function ignoreMissingRole(err: unknown): void {
+  // Dropped by someone else since we looked: the rest of revoke copes.
+  if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '42704') throw err;
+}
