@@ -26,7 +26,7 @@ export function boundedFetch(limits: BoundedFetchLimits, fetchImpl: typeof fetch
     try {
       response = await fetchImpl(url, { ...init, signal });
     } catch (err) {
-      throw new IssuerUnavailable(`${limits.describe}: request to ${url} failed (${reasonOf(err, timeout)})`, { url }, { cause: err });
+      throw new IssuerUnavailable(`${limits.describe}: request to ${url} failed (${reasonOf(err, signal)})`, { url }, { cause: err });
     }
     const declared = Number(response.headers.get('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > limits.maxBytes) {
@@ -50,7 +50,7 @@ export function boundedFetch(limits: BoundedFetchLimits, fetchImpl: typeof fetch
         }
       } catch (err) {
         if (err instanceof IssuerUnavailable) throw err;
-        throw new IssuerUnavailable(`${limits.describe}: reading ${url} failed (${reasonOf(err, timeout)})`, { url }, { cause: err });
+        throw new IssuerUnavailable(`${limits.describe}: reading ${url} failed (${reasonOf(err, signal)})`, { url }, { cause: err });
       }
     }
     const headers = new Headers(response.headers);
@@ -69,8 +69,9 @@ function tooLarge(limits: BoundedFetchLimits, url: string): IssuerUnavailable {
   return new IssuerUnavailable(`${limits.describe}: response from ${url} is larger than ${limits.maxBytes} bytes`, { url });
 }
 
-function reasonOf(err: unknown, timeout: AbortSignal): string {
-  if (timeout.aborted) return 'timed out';
+function reasonOf(err: unknown, signal: AbortSignal): string {
+  // Ours or the caller's (jose's) timeout: either way the issuer was too slow.
+  if (signal.aborted || (err as Error).name === 'TimeoutError') return 'timed out';
   const cause = (err as { cause?: { code?: string } }).cause;
   return cause?.code ?? (err as Error).message ?? String(err);
 }

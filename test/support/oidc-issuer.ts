@@ -1,0 +1,364 @@
+/**
+ * A real OpenID Connect issuer for tests: an HTTP server on 127.0.0.1 that
+ * serves a discovery document and a JWKS, counts how often each is fetched,
+ * and signs tokens shaped like the ones latchkey meets in the wild — GitHub
+ * Actions workflow tokens and an SSO identity provider's ID tokens — plus the
+ * forged ones an attacker would try.
+ *
+ * ```ts
+ * const idp = await TestOidcIssuer.start({ clock });
+ * const verifier = createIdentityVerifier({ issuers: [idp.issuerConfig()], clock, replay });
+ * const token = await idp.githubToken({ environment: 'prod' });
+ * await idp.close();
+ * ```
+ */
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { epochSeconds, systemClock, type Clock } from '../../src/clock.js';
+import type { IssuerConfig } from '../../src/config/schema.js';
+
+/** The asymmetric algorithms latchkey accepts; the test issuer publishes one key for each by default. */
+export type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+/** A key pair with its public JWK (what the JWKS publishes). */
+export interface TestSigningKey {
+  readonly alg: SigningAlgorithm;
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  readonly publicKey: CryptoKey;
+  readonly publicJwk: JWK;
+}
+
+/** Generates a fresh key pair for `alg`; `kid` defaults to a random one. */
+export async function createSigningKey(alg: SigningAlgorithm, kid = `${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`): Promise<TestSigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  return { alg, kid, privateKey, publicKey, publicJwk };
+}
+
+export type Claims = Record<string, unknown>;
+
+/**
+ * Claim overrides: a value replaces the default, `undefined` removes the claim
+ * (`{ jti: undefined }` gives a token without a jti).
+ */
+export type ClaimOverrides = Record<string, unknown>;
+
+export interface SignOptions {
+  /** Which of the issuer's keys signs (default RS256). */
+  readonly alg?: SigningAlgorithm;
+  /** `kid` header; default the signing key's; `null` leaves it out. */
+  readonly kid?: string | null;
+  /** Extra protected-header parameters (`jku`, `x5u`, `jwk`, `typ`, ...). */
+  readonly header?: Record<string, unknown>;
+  /** Sign with this key instead of the issuer's (its `alg` must match). */
+  readonly key?: CryptoKey | KeyObject;
+}
+
+export interface GitHubTokenOptions extends SignOptions {
+  /**
+   * `name`: `repo:OWNER/REPO:...` (the classic default); `immutable`:
+   * `repo:OWNER@OWNER_ID/REPO@REPO_ID:...` (owners that opted into immutable
+   * subject claims). Ignored when the overrides set `sub`.
+   */
+  readonly subjectFormat?: 'name' | 'immutable';
+}
+
+/** What a canned HTTP answer looks like; `'hang'` accepts the request and never answers. */
+export type CannedResponse = { readonly status?: number; readonly body: string | Buffer; readonly headers?: Record<string, string> } | 'hang';
+
+export interface TestOidcIssuerOptions {
+  /** Algorithms to publish a key for (default all four). */
+  readonly algorithms?: readonly SigningAlgorithm[];
+  /** Path of the issuer under the server (default none: `http://127.0.0.1:PORT`). */
+  readonly path?: string;
+  /** Time for iat/nbf/exp (default the system clock); share the verifier's ManualClock. */
+  readonly clock?: Clock;
+  /** `aud` of the tokens (default `latchkey`). */
+  readonly audience?: string;
+  /** `issuer` published in the discovery document (default the real URL): to test a lying document. */
+  readonly advertisedIssuer?: string;
+}
+
+/** A local OIDC issuer over real HTTP. Start with `TestOidcIssuer.start()`, stop with `close()`. */
+export class TestOidcIssuer {
+  /** The issuer identifier, exactly as in `iss`. */
+  readonly url: string;
+  readonly discoveryUrl: string;
+  readonly jwksUrl: string;
+  /** Requests served so far, by document: the evidence for "no fetch storm". */
+  readonly requests = { discovery: 0, jwks: 0, other: 0 };
+  readonly audience: string;
+  readonly clock: Clock;
+  /** The keys the JWKS publishes, in order. */
+  readonly keys: TestSigningKey[];
+
+  readonly #server: http.Server;
+  readonly #advertisedIssuer: string;
+  #jwksResponse: CannedResponse | undefined;
+  #discoveryResponse: CannedResponse | undefined;
+
+  private constructor(server: http.Server, url: string, keys: TestSigningKey[], options: TestOidcIssuerOptions) {
+    this.#server = server;
+    this.url = url;
+    this.discoveryUrl = `${url}/.well-known/openid-configuration`;
+    this.jwksUrl = `${url}/jwks`;
+    this.keys = keys;
+    this.audience = options.audience ?? 'latchkey';
+    this.clock = options.clock ?? systemClock;
+    this.#advertisedIssuer = options.advertisedIssuer ?? url;
+  }
+
+  /** Starts the issuer on 127.0.0.1 on a free port. */
+  static async start(options: TestOidcIssuerOptions = {}): Promise<TestOidcIssuer> {
+    const keys = await Promise.all((options.algorithms ?? SIGNING_ALGORITHMS).map((alg) => createSigningKey(alg)));
+    let issuer!: TestOidcIssuer;
+    const server = http.createServer((req, res) => issuer.#handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const path = (options.path ?? '').replace(/\/$/, '');
+    issuer = new TestOidcIssuer(server, `http://127.0.0.1:${port}${path}`, keys, options);
+    return issuer;
+  }
+
+  /** Stops the server, cutting hanging requests. */
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** The issuer's key for `alg` (the first one, if several were added). */
+  key(alg: SigningAlgorithm = 'RS256'): TestSigningKey {
+    const key = this.keys.find((k) => k.alg === alg);
+    if (!key) throw new Error(`test issuer has no ${alg} key`);
+    return key;
+  }
+
+  /** Publishes one more key (a rotation); tokens signed with it carry its kid. */
+  async addKey(alg: SigningAlgorithm, kid?: string): Promise<TestSigningKey> {
+    const key = await createSigningKey(alg, kid);
+    this.keys.push(key);
+    return key;
+  }
+
+  /** Answer JWKS requests with `response` instead of the keys (`undefined` restores them). Still counted. */
+  respondToJwks(response: CannedResponse | undefined): void {
+    this.#jwksResponse = response;
+  }
+
+  /** Answer discovery requests with `response` instead of the document (`undefined` restores it). Still counted. */
+  respondToDiscovery(response: CannedResponse | undefined): void {
+    this.#discoveryResponse = response;
+  }
+
+  /**
+   * An `issuers[]` entry for this issuer, as the config loader would produce it
+   * (plain http allowed, since it is on loopback). Override anything, e.g.
+   * `{ preset: 'github' }` to treat it as a GitHub Enterprise Server.
+   */
+  issuerConfig(overrides: Partial<IssuerConfig> = {}): IssuerConfig {
+    return {
+      name: 'test',
+      issuer: this.url,
+      audience: this.audience,
+      max_token_age: 3600,
+      leeway: 30,
+      subject_claim: 'sub',
+      single_use_jti: true,
+      allow_insecure_http: true,
+      ...overrides,
+    };
+  }
+
+  /** iss, aud, sub, iat, nbf, exp (+10 min), jti: the registered claims every test token starts from. */
+  baseClaims(): Claims {
+    const now = epochSeconds(this.clock.now());
+    return { iss: this.url, aud: this.audience, sub: 'test-subject', iat: now, nbf: now, exp: now + 600, jti: randomUUID() };
+  }
+
+  /** Signs exactly `claims` (nothing added) with the issuer's key for `options.alg`. */
+  async sign(claims: Claims, options: SignOptions = {}): Promise<string> {
+    const alg = options.alg ?? 'RS256';
+    const own = this.keys.find((k) => k.alg === alg);
+    const key = options.key ?? own?.privateKey;
+    if (!key) throw new Error(`test issuer has no ${alg} key; pass options.key`);
+    const kid = options.kid === undefined ? own?.kid : options.kid;
+    const header: Record<string, unknown> = { alg, typ: 'JWT', ...options.header };
+    if (kid !== null && kid !== undefined) header.kid = kid;
+    return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key);
+  }
+
+  /** Signs base claims with `overrides` applied: the quickest valid token. */
+  async token(overrides: ClaimOverrides = {}, options: SignOptions = {}): Promise<string> {
+    return this.sign(applyOverrides(this.baseClaims(), overrides), options);
+  }
+
+  /**
+   * The claims of a GitHub Actions workflow token, as GitHub documents them
+   * (IDs as strings, nbf 10 minutes before iat, exp 5 minutes after), for
+   * `octo-org/octo-repo` deploying to environment `prod` from `main`. The
+   * `sub` follows the claims: `:environment:ENV` when there is an environment,
+   * `:pull_request` for pull_request events, `:ref:REF` otherwise.
+   */
+  githubClaims(overrides: ClaimOverrides = {}, options: Pick<GitHubTokenOptions, 'subjectFormat'> = {}): Claims {
+    const now = epochSeconds(this.clock.now());
+    const claims = applyOverrides(
+      {
+        jti: randomUUID(),
+        aud: this.audience,
+        ref: 'refs/heads/main',
+        sha: 'c4f2f1a7b9b0e3e5d1c2a3b4c5d6e7f8a9b0c1d2',
+        repository: 'octo-org/octo-repo',
+        repository_owner: 'octo-org',
+        repository_owner_id: '65',
+        run_id: '5029493852',
+        run_number: '10',
+        run_attempt: '1',
+        repository_visibility: 'private',
+        repository_id: '74',
+        actor_id: '12',
+        actor: 'octocat',
+        workflow: 'deploy',
+        head_ref: '',
+        base_ref: '',
+        event_name: 'push',
+        ref_protected: 'true',
+        ref_type: 'branch',
+        workflow_ref: 'octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main',
+        workflow_sha: 'c4f2f1a7b9b0e3e5d1c2a3b4c5d6e7f8a9b0c1d2',
+        job_workflow_ref: 'octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main',
+        job_workflow_sha: 'c4f2f1a7b9b0e3e5d1c2a3b4c5d6e7f8a9b0c1d2',
+        runner_environment: 'github-hosted',
+        environment: 'prod',
+        check_run_id: '13549001024',
+        iss: this.url,
+        nbf: now - 600,
+        exp: now + 300,
+        iat: now,
+      },
+      overrides,
+    );
+    if (!Object.hasOwn(overrides, 'sub')) claims.sub = githubSubject(claims, options.subjectFormat ?? 'name');
+    return claims;
+  }
+
+  /** A signed GitHub Actions workflow token (header like GitHub's: RS256, typ JWT, x5t, kid). */
+  async githubToken(overrides: ClaimOverrides = {}, options: GitHubTokenOptions = {}): Promise<string> {
+    const header = { x5t: base64url.encode(randomUUID()), ...options.header };
+    return this.sign(this.githubClaims(overrides, options), { ...options, header });
+  }
+
+  /**
+   * The claims of an SSO identity provider's ID token for an engineer: email,
+   * name, `groups` ["engineering", "auditors"], `amr` ["pwd", "hwk"] (a
+   * hardware key: phishing-resistant), auth_time, one-hour lifetime.
+   */
+  ssoClaims(overrides: ClaimOverrides = {}): Claims {
+    const now = epochSeconds(this.clock.now());
+    return applyOverrides(
+      {
+        iss: this.url,
+        sub: '00u8f2k1m3ZpQ4xY5d7',
+        aud: this.audience,
+        iat: now,
+        exp: now + 3600,
+        jti: `ID.${randomUUID()}`,
+        auth_time: now - 30,
+        amr: ['pwd', 'hwk'],
+        email: 'ada@example.com',
+        email_verified: true,
+        name: 'Ada Lovelace',
+        preferred_username: 'ada@example.com',
+        groups: ['engineering', 'auditors'],
+        idp: 'corp-sso',
+      },
+      overrides,
+    );
+  }
+
+  /** A signed SSO ID token (see `ssoClaims`); signed ES256 unless `options.alg` says otherwise. */
+  async ssoToken(overrides: ClaimOverrides = {}, options: SignOptions = {}): Promise<string> {
+    return this.sign(this.ssoClaims(overrides), { alg: 'ES256', ...options });
+  }
+
+  // ---- forged tokens ---------------------------------------------------------
+
+  /** ATTACK: `alg: none` with an empty signature. */
+  unsignedToken(claims: Claims): string {
+    const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }));
+    return `${header}.${base64url.encode(JSON.stringify(claims))}.`;
+  }
+
+  /**
+   * ATTACK: HS256 keyed with the issuer's RSA public key (PEM), the classic
+   * algorithm confusion: a verifier that lets the token pick the algorithm
+   * would check the HMAC with the public key and accept it.
+   */
+  async hs256WithPublicKey(claims: Claims, alg: SigningAlgorithm = 'RS256'): Promise<string> {
+    const key = this.key(alg);
+    const pem = createPublicKey({ key: key.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.kid }).sign(new TextEncoder().encode(pem.toString()));
+  }
+
+  /**
+   * ATTACK: signed with a key the issuer never published. `kid: 'issuer'`
+   * (default) reuses the issuer's kid for that alg, so the key is found and the
+   * signature fails; `kid: 'own'` uses the forged key's own unknown kid.
+   */
+  async signWithForeignKey(claims: Claims, options: { alg?: SigningAlgorithm; kid?: 'issuer' | 'own'; header?: Record<string, unknown> } = {}): Promise<string> {
+    const alg = options.alg ?? 'RS256';
+    const forged = await createSigningKey(alg);
+    const kid = options.kid === 'own' ? forged.kid : this.key(alg).kid;
+    return this.sign(claims, { alg, kid, key: forged.privateKey, ...(options.header ? { header: options.header } : {}) });
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = new URL(req.url ?? '/', this.url).pathname;
+    if (path === new URL(this.discoveryUrl).pathname) {
+      this.requests.discovery += 1;
+      const document = {
+        issuer: this.#advertisedIssuer,
+        jwks_uri: this.jwksUrl,
+        response_types_supported: ['id_token'],
+        subject_types_supported: ['public', 'pairwise'],
+        id_token_signing_alg_values_supported: [...new Set(this.keys.map((k) => k.alg))],
+        claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'repository', 'repository_id', 'environment'],
+        scopes_supported: ['openid'],
+      };
+      return respond(res, this.#discoveryResponse ?? { body: JSON.stringify(document) });
+    }
+    if (path === new URL(this.jwksUrl).pathname) {
+      this.requests.jwks += 1;
+      return respond(res, this.#jwksResponse ?? { body: JSON.stringify({ keys: this.keys.map((k) => k.publicJwk) }) });
+    }
+    this.requests.other += 1;
+    respond(res, { status: 404, body: '{"error":"not_found"}' });
+  }
+}
+
+function respond(res: http.ServerResponse, response: CannedResponse): void {
+  if (response === 'hang') return; // leave the request open; close() cuts it
+  res.writeHead(response.status ?? 200, { 'content-type': 'application/json', ...response.headers });
+  res.end(response.body);
+}
+
+function applyOverrides(claims: Claims, overrides: ClaimOverrides): Claims {
+  const result: Claims = { ...claims };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete result[name];
+    else result[name] = value;
+  }
+  return result;
+}
+
+/** GitHub's default subject template, in either format. */
+function githubSubject(claims: Claims, format: 'name' | 'immutable'): string {
+  const [owner, name] = String(claims.repository).split('/');
+  const repo = format === 'immutable' ? `${owner}@${String(claims.repository_owner_id)}/${name}@${String(claims.repository_id)}` : `${owner}/${name}`;
+  if (typeof claims.environment === 'string' && claims.environment !== '') return `repo:${repo}:environment:${claims.environment}`;
+  if (claims.event_name === 'pull_request') return `repo:${repo}:pull_request`;
+  return `repo:${repo}:ref:${String(claims.ref)}`;
+}
