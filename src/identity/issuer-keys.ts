@@ -118,6 +118,7 @@ export class IssuerKeys {
       (remote) => {
         this.#remote = remote;
         this.#discovering = undefined;
+        this.#lastError = undefined;
         return remote;
       },
       (err: unknown) => {

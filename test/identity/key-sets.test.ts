@@ -117,6 +117,7 @@ describe('an issuer that is down', () => {
     await expect(verifier.verify(token, { consume: false })).resolves.toBeDefined();
     expect(await verifier.ready()).toBe(true);
     expect(idp.requests.discovery).toBe(2);
+    expect(verifier.issuerStatus()[0]?.lastError).toBeUndefined();
   });
 
   it('a key set answering 500 makes tokens unverifiable (503), not invalid (401)', async () => {
