@@ -130,7 +130,7 @@ export function renderSession(role: AwsRoleSettings, claims: Claims, subject: st
         field: 'Policy',
         expected: `at most ${STS_LIMITS.policyMaxChars} characters (whitespace excluded)`,
         actual: policy.length,
-        message: `the rendered session policy is ${policy.length} characters; STS allows at most ${STS_LIMITS.policyMaxChars} (whitespace excluded)`,
+        message: `the rendered session policy is ${policy.length} characters; STS allows at most ${STS_LIMITS.policyMaxChars} characters (whitespace excluded)`,
       });
     }
     for (const [text] of jsonStrings(JSON.parse(policy))) {

@@ -91,12 +91,13 @@ const sessionPolicy = z
     return policy as Readonly<Record<string, unknown>>;
   });
 
-const tagKey = z
-  .string()
-  .min(1)
-  .max(STS_LIMITS.tagKeyMax, `expected a tag key of at most ${STS_LIMITS.tagKeyMax} characters`)
-  .regex(new RegExp(`^${TAG_CHARS.source}+$`, 'u'), 'expected a tag key of letters, digits, spaces and _.:/=+-@')
-  .refine((key) => !key.toLowerCase().startsWith('aws:'), 'tag keys starting with "aws:" are reserved by AWS');
+// Checked in the role's superRefine: zod reports a bad record key only as "Invalid key in record".
+function tagKeyProblem(key: string): string | null {
+  if (key.length < 1 || key.length > STS_LIMITS.tagKeyMax) return `expected a tag key of 1 to ${STS_LIMITS.tagKeyMax} characters`;
+  if (!new RegExp(`^${TAG_CHARS.source}+$`, 'u').test(key)) return 'expected a tag key of letters, digits, spaces and _.:/=+-@';
+  if (key.toLowerCase().startsWith('aws:')) return 'tag keys starting with "aws:" are reserved by AWS';
+  return null;
+}
 
 export const awsRoleSchema = z
   .strictObject({
@@ -113,7 +114,7 @@ export const awsRoleSchema = z
       .max(STS_LIMITS.maxPolicyArns, `STS accepts at most ${STS_LIMITS.maxPolicyArns} managed policy ARNs`)
       .default([]),
     /** Session tags: key -> value template, e.g. `repository: "{repository}"`. CloudTrail shows them. */
-    session_tags: z.record(tagKey, template('session tag value')).default({}),
+    session_tags: z.record(z.string(), template('session tag value')).default({}),
     /** RoleSessionName template; default: the caller's subject with other characters replaced by "-". */
     session_name: template('session name').optional(),
     /** SourceIdentity template; default: derived from the subject like the session name. */
@@ -137,6 +138,8 @@ export const awsRoleSchema = z
     }
     const seen = new Map<string, string>();
     for (const key of keys) {
+      const problem = tagKeyProblem(key);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['session_tags', key], message: problem });
       const folded = key.toLowerCase();
       const other = seen.get(folded);
       if (other) ctx.addIssue({ code: 'custom', path: ['session_tags', key], message: `tag keys are case-insensitive to AWS: "${key}" repeats "${other}"` });

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { isLatchkeyError, type LatchkeyError } from '../../../src/errors.js';
+import { awsKind, type AwsAllow, type AwsScope, type AwsTarget } from '../../../src/providers/aws/index.js';
+import { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
+import type { IssueInput } from '../../../src/providers/provider.js';
+import type { StsCredentials } from '../../support/sts-server.js';
+
+/** The broker's own AWS identity, handed to the SDK's default provider chain through the environment. */
+export function brokerIdentity(): StsCredentials {
+  return { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
+}
+
+/** Points the default provider chain at `identity` only: environment credentials, no files, no instance metadata. */
+export function useBrokerIdentity(identity: StsCredentials): void {
+  process.env['AWS_ACCESS_KEY_ID'] = identity.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = identity.secretAccessKey;
+  delete process.env['AWS_SESSION_TOKEN'];
+  delete process.env['AWS_PROFILE'];
+  process.env['AWS_CONFIG_FILE'] = '/nonexistent/latchkey-test/config';
+  process.env['AWS_SHARED_CREDENTIALS_FILE'] = '/nonexistent/latchkey-test/credentials';
+  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
+}
+
+export const DEPLOY_ROLE_ARN = 'arn:aws:iam::123456789012:role/ci/deploy';
+
+/** A target as it would come out of the YAML, validated by the kind's schema. */
+export function awsTarget(stsUrl: string, roles: Record<string, unknown> = {}): AwsTarget {
+  return awsKind.targetSchema.parse({
+    region: 'eu-west-1',
+    sts_endpoint: stsUrl,
+    iam_endpoint: stsUrl,
+    roles: {
+      deploy: {
+        role_arn: DEPLOY_ROLE_ARN,
+        session_policy: {
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['arn:aws:s3:::deploys/{repository_id}/*'] },
+            { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::deploys'], Condition: { StringLike: { 's3:prefix': ['{repository_id}/*'] } } },
+          ],
+        },
+        policy_arns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'],
+        session_tags: { repository: '{repository}', run: '{run_id}', environment: '{environment}' },
+      },
+      ...roles,
+    },
+  });
+}
+
+export const githubClaims = {
+  iss: 'https://token.actions.githubusercontent.com',
+  sub: 'repo:octo-org/octo-repo:environment:production',
+  repository: 'octo-org/octo-repo',
+  repository_id: '123456789',
+  repository_owner: 'octo-org',
+  repository_owner_id: '987654',
+  run_id: '4242',
+  environment: 'production',
+  ref: 'refs/heads/main',
+  actor: 'octocat',
+} as const;
+
+export async function openTarget(target: AwsTarget, env: Record<string, string> = {}): Promise<AwsTargetProvider> {
+  return new AwsTargetProvider('prod-aws', target, { logger: pino({ level: 'silent' }) }, { ...process.env, ...env });
+}
+
+export function issueInput(overrides: Partial<IssueInput<AwsAllow, AwsScope>> = {}): IssueInput<AwsAllow, AwsScope> {
+  const issuedAt = new Date();
+  return {
+    grantId: 'grant-1',
+    requestId: 'req-1',
+    subject: githubClaims.sub,
+    issuerName: 'github',
+    claims: githubClaims,
+    allow: { roles: ['deploy'] },
+    scope: { role: 'deploy' },
+    issuedAt,
+    expiresAt: new Date(issuedAt.getTime() + 900_000),
+    ...overrides,
+  };
+}
+
+/** The LatchkeyError a promise rejects with; fails the test if it resolves or throws something else. */
+export async function refusal(promise: Promise<unknown>): Promise<LatchkeyError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (isLatchkeyError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected the call to be refused');
+}
