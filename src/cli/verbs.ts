@@ -12,3 +12,6 @@ registerVerb('status', 'show a grant (GRANT_ID)', async () => (await import('./g
 registerVerb('approve', 'approve a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).approve);
 registerVerb('deny', 'deny a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).deny);
 registerVerb('policy lint', 'check a policy file for risky rules', async () => (await import('./policy-lint.js')).run);
+registerVerb('grant aws', 'get AWS credentials for a role (--target T --role R --format env|json|credential-process|github)', async () => (await import('./grant-aws.js')).run);
+registerVerb('credential-process', 'print AWS credentials as the credential_process JSON (for ~/.aws/config)', async () => (await import('./credential-process.js')).run);
+registerVerb('aws revoke-sessions', 'deny every session of an AWS role issued before now (--target T --role R; admin)', async () => (await import('./aws-revoke-sessions.js')).run);
