@@ -92,7 +92,14 @@ export const postgresTargetSchema = z
     connection_limit: z.number().int().min(1).max(1000).default(5),
     /** `ALTER ROLE ... SET` applied to every login. */
     role_settings: z
-      .partialRecord(z.enum(SAFE_ROLE_SETTINGS, { message: `expected one of ${SAFE_ROLE_SETTINGS.join(', ')}` }), settingValue)
+      .record(z.string(), settingValue)
+      .superRefine((settings, ctx) => {
+        for (const name of Object.keys(settings)) {
+          if (!(SAFE_ROLE_SETTINGS as readonly string[]).includes(name)) {
+            ctx.addIssue({ code: 'custom', path: [name], message: `${JSON.stringify(name)} is not a setting latchkey applies to logins; expected one of ${SAFE_ROLE_SETTINGS.join(', ')}` });
+          }
+        }
+      })
       .default({}),
     /** Start of every role name this target creates. */
     role_prefix: z

@@ -101,7 +101,7 @@ function parsePath(text: string, options: PathOptions): ParseResult<Part[]> {
     }
     parts.push(part);
     if (i === text.length) break;
-    if (text[i] !== '.') return fail(`unexpected ${describeChar(text[i]!)} at position ${i + 1}`);
+    if (text[i] !== '.') return fail(`expected "." or the end at position ${i + 1}, found ${describeChar(text[i]!)}`);
     if (parts.length === options.maxParts) {
       return fail(`expected at most ${options.maxParts} dotted part${options.maxParts === 1 ? '' : 's'}`);
     }
