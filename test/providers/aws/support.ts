@@ -91,3 +91,49 @@ export async function refusal(promise: Promise<unknown>): Promise<LatchkeyError>
   }
   throw new Error('expected the call to be refused');
 }
+
+/** A CliIO that keeps what a verb writes, for in-process CLI tests. */
+export function capturedIO(env: Record<string, string | undefined> = {}): {
+  io: import('../../../src/cli/io.js').CliIO;
+  stdout: () => string;
+  stderr: () => string;
+} {
+  let out = '';
+  let err = '';
+  return {
+    io: { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) }, env, cwd: process.cwd() },
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+/** A policy for the test broker: octo-org/octo-repo (id 74, owner 65) deploying to prod from main may assume `deploy`. */
+export function awsBrokerConfig(issuer: { url: string; audience: string }, stsUrl: string): Record<string, unknown> {
+  return {
+    issuers: [{ name: 'gh', preset: 'github', issuer: issuer.url, audience: issuer.audience, allow_insecure_http: true }],
+    targets: {
+      'prod-aws': {
+        kind: 'aws',
+        region: 'eu-west-1',
+        sts_endpoint: stsUrl,
+        iam_endpoint: stsUrl,
+        roles: {
+          deploy: {
+            role_arn: DEPLOY_ROLE_ARN,
+            session_policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['arn:aws:s3:::deploys/{repository_id}/*'] }] },
+            session_tags: { repository: '{repository}', run: '{run_id}' },
+          },
+        },
+      },
+    },
+    rules: [
+      {
+        name: 'octo-repo-deploys',
+        issuer: 'gh',
+        when: { repository_id: '74', repository_owner_id: '65', ref: 'refs/heads/main', environment: 'prod' },
+        allow: [{ kind: 'aws', target: 'prod-aws', roles: ['deploy'] }],
+      },
+    ],
+    roles: { admin: [{ issuer: 'gh', when: { repository_id: '74', workflow: 'break-glass' } }] },
+  };
+}

@@ -1,0 +1,114 @@
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { LocalSts, type StsCredentials } from '../support/sts-server.js';
+import { awsBrokerConfig, brokerIdentity, capturedIO, useBrokerIdentity } from '../providers/aws/support.js';
+
+let sts: LocalSts;
+let broker: StsCredentials;
+let t: TestBroker;
+
+beforeAll(async () => {
+  broker = brokerIdentity();
+  useBrokerIdentity(broker);
+  sts = await LocalSts.start({ callers: [broker] });
+  t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+});
+afterAll(async () => {
+  await t?.close();
+  await sts?.close();
+});
+beforeEach(() => sts.reset());
+
+async function grantAws(format: string, extra: string[] = [], claims: Record<string, unknown> = {}) {
+  const cli = capturedIO({});
+  const token = await t.issuer.githubToken(claims);
+  const code = await main(['grant', 'aws', '--url', t.url, '--token', token, '--target', 'prod-aws', '--role', 'deploy', '--format', format, ...extra], cli.io);
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+describe('latchkey grant aws', () => {
+  it('--format env prints shell exports that an AWS SDK accepts', async () => {
+    const { code, stdout, stderr } = await grantAws('env');
+    expect(code).toBe(0);
+    const env = Object.fromEntries([...stdout.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.keys(env).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_CREDENTIAL_EXPIRATION', 'AWS_DEFAULT_REGION', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+    expect(stdout.trim().split('\n')).toHaveLength(6);
+    expect(stderr).toContain('assumed-role/deploy');
+
+    const client = new STSClient({
+      region: env['AWS_REGION']!,
+      endpoint: sts.url,
+      credentials: { accessKeyId: env['AWS_ACCESS_KEY_ID']!, secretAccessKey: env['AWS_SECRET_ACCESS_KEY']!, sessionToken: env['AWS_SESSION_TOKEN']! },
+    });
+    const me = await client.send(new GetCallerIdentityCommand({}));
+    client.destroy();
+    expect(me.Arn).toMatch(/^arn:aws:sts::123456789012:assumed-role\/deploy\//);
+  });
+
+  it('--format json prints the grant with its credential and the note that it cannot be revoked one by one', async () => {
+    const { code, stdout } = await grantAws('json');
+    expect(code).toBe(0);
+    const body = JSON.parse(stdout);
+    expect(body).toMatchObject({ status: 'active', kind: 'aws', target: 'prod-aws', rule: 'octo-repo-deploys' });
+    expect(body.credential).toMatchObject({ region: 'eu-west-1', revocable: false });
+    expect(body.credential.note).toContain('cannot be revoked one by one');
+    expect(body.providerRef).toBe(body.credential.accessKeyId);
+    // The broker sent what the rule and role say, for this repository's run.
+    expect(sts.assumeRoleCalls[0]).toMatchObject({
+      DurationSeconds: 900,
+      Tags: [
+        { Key: 'repository', Value: 'octo-org/octo-repo' },
+        { Key: 'run', Value: '5029493852' },
+      ],
+      Policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::deploys/74/*"]}]}',
+    });
+  });
+
+  it('--format credential-process prints exactly the credential_process document', async () => {
+    const { code, stdout } = await grantAws('credential-process');
+    expect(code).toBe(0);
+    const doc = JSON.parse(stdout);
+    expect(Object.keys(doc)).toEqual(['Version', 'AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration']);
+    expect(doc.Version).toBe(1);
+    expect(doc.Expiration).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(doc.Expiration).toBe(sts.issued(doc.AccessKeyId)!.expiration.toISOString());
+  });
+
+  it('a job the policy does not cover gets the reason on stderr, nothing on stdout, and a non-zero exit', async () => {
+    const { code, stdout, stderr } = await grantAws('env', [], { environment: 'staging' });
+    expect(code).not.toBe(0);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('policy_denied');
+    expect(sts.requests).toHaveLength(0);
+  });
+
+  it('an unknown format is refused before asking the broker', async () => {
+    const { code, stderr } = await grantAws('yaml');
+    expect(code).toBe(2);
+    expect(stderr).toContain('--format must be one of env, json, credential-process, github');
+    expect(sts.requests).toHaveLength(0);
+  });
+});
+
+describe('latchkey credential-process', () => {
+  it('prints the credential_process JSON on stdout and nothing else', async () => {
+    const cli = capturedIO({ LATCHKEY_TOKEN: await t.issuer.githubToken() });
+    const code = await main(['credential-process', '--url', t.url, '--target', 'prod-aws', '--role', 'deploy'], cli.io);
+    expect(code).toBe(0);
+    expect(cli.stderr()).toBe('');
+    expect(cli.stdout().endsWith('}\n')).toBe(true);
+    expect(Object.keys(JSON.parse(cli.stdout()))).toEqual(['Version', 'AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration']);
+  });
+
+  it('an STS failure at the broker comes out on stderr with a non-zero exit', async () => {
+    sts.failNext('AssumeRole', 'AccessDenied');
+    const cli = capturedIO({ LATCHKEY_TOKEN: await t.issuer.githubToken() });
+    const code = await main(['credential-process', '--url', t.url, '--target', 'prod-aws', '--role', 'deploy'], cli.io);
+    expect(code).not.toBe(0);
+    expect(cli.stdout()).toBe('');
+    expect(cli.stderr()).toContain('provider_misconfigured');
+    expect(cli.stderr()).toContain('arn:aws:iam::123456789012:role/ci/deploy');
+  });
+});
