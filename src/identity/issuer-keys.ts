@@ -217,9 +217,12 @@ export class IssuerKeys {
 }
 
 function unknownKid(issuer: string, header: JWSHeaderParameters): TokenKeyNotFound {
-  const kid = typeof header.kid === 'string' ? header.kid.slice(0, 100) : undefined;
-  const which = kid === undefined ? `no kid for alg ${String(header.alg)}` : `kid ${JSON.stringify(kid)}`;
-  return new TokenKeyNotFound(`issuer "${issuer}" has no signing key with ${which}`, { issuer, kid });
+  if (typeof header.kid !== 'string') {
+    const why = header.kid === undefined ? 'the token names no kid' : 'the token\'s kid is not a string';
+    return new TokenKeyNotFound(`issuer "${issuer}" has no ${String(header.alg)} key that fits: ${why}`, { issuer });
+  }
+  const kid = header.kid.slice(0, 100);
+  return new TokenKeyNotFound(`issuer "${issuer}" has no signing key with kid ${JSON.stringify(kid)}`, { issuer, kid });
 }
 
 function asUnavailable(err: unknown, context: string): IssuerUnavailable {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/schema.js';
 import {
@@ -89,7 +89,7 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Issuer
   async function verify(token: string, verifyOptions: VerifyOptions): Promise<VerifiedIdentity> {
     checkSize(token);
     const unverified = readUnverified(token);
-    const issuer = pickIssuer(unverified.iss, trusted);
+    const issuer = pickIssuer(unverified.payload.iss, trusted);
     const { config } = issuer;
     const now = clock.now();
 
@@ -105,7 +105,7 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Issuer
         currentDate: now,
       }));
     } catch (err) {
-      throw refusal(err, config, now);
+      throw refusal(err, config, now, unverified.header);
     }
 
     const exp = payload.exp as number; // required above, and jose checked it is a number
@@ -170,8 +170,8 @@ function checkSize(token: string): void {
   }
 }
 
-/** Decodes header and payload without trusting them, only to refuse early and pick the issuer. */
-function readUnverified(token: string): JWTPayload {
+/** Decodes header and payload without trusting them, only to refuse early, pick the issuer and word refusals. */
+function readUnverified(token: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
   const parts = token.split('.').length;
   if (parts === 5) {
     throw new TokenMalformed('the token is encrypted (a JWE); latchkey accepts only signed JWTs (JWS)');
@@ -179,13 +179,14 @@ function readUnverified(token: string): JWTPayload {
   if (parts !== 3) {
     throw new TokenMalformed(`the token is not a JWT: expected 3 dot-separated parts, found ${parts}`);
   }
+  let header: ProtectedHeaderParameters;
   try {
-    decodeProtectedHeader(token);
+    header = decodeProtectedHeader(token);
   } catch {
     throw new TokenMalformed('the token header is not base64url-encoded JSON');
   }
   try {
-    return decodeJwt(token);
+    return { header, payload: decodeJwt(token) };
   } catch {
     throw new TokenMalformed('the token payload is not a base64url-encoded JSON object');
   }
@@ -203,7 +204,7 @@ function pickIssuer(iss: unknown, trusted: ReadonlyMap<string, TrustedIssuer>): 
 }
 
 /** Maps what jose raised to latchkey's typed refusals; messages say which check failed and with what values. */
-function refusal(err: unknown, issuer: ResolvedIssuer, now: Date): LatchkeyError {
+function refusal(err: unknown, issuer: ResolvedIssuer, now: Date, header: ProtectedHeaderParameters): LatchkeyError {
   if (err instanceof LatchkeyError) return err; // from the key resolver: unknown kid, issuer unavailable
   const detail = { issuer: issuer.name };
   const nowText = `now ${now.toISOString()}, leeway ${issuer.leewaySeconds}s`;
@@ -245,15 +246,14 @@ function refusal(err: unknown, issuer: ResolvedIssuer, now: Date): LatchkeyError
     }
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) {
-    return new TokenAlgorithmRejected(`the token's algorithm is not accepted; accepted: ${ACCEPTED_ALGORITHMS.join(', ')}`, detail);
+    const alg = quote(String(header.alg));
+    return new TokenAlgorithmRejected(`the token's algorithm ${alg} is not accepted; accepted: ${ACCEPTED_ALGORITHMS.join(', ')}`, { ...detail, alg: String(header.alg).slice(0, 20) });
   }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new TokenSignatureInvalid(`the token's signature does not verify with issuer "${issuer.name}"'s key`, detail);
   }
-  if (err instanceof joseErrors.JOSENotSupported) {
-    return new TokenAlgorithmRejected(`the token uses an unsupported algorithm or key; accepted: ${ACCEPTED_ALGORITHMS.join(', ')}`, detail);
-  }
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) {
+  // Not-supported here means an unknown `crit` extension: the allow-list already settled the algorithm.
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JOSENotSupported) {
     return new TokenMalformed(`the token is not a valid signed JWT: ${err.message}`, detail);
   }
   if (err instanceof joseErrors.JOSEError) {

@@ -12,7 +12,7 @@
  * await idp.close();
  * ```
  */
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, KeyObject, randomUUID, sign as nodeSign } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
@@ -313,6 +313,27 @@ export class TestOidcIssuer {
     const forged = await createSigningKey(alg);
     const kid = options.kid === 'own' ? forged.kid : this.key(alg).kid;
     return this.sign(claims, { alg, kid, key: forged.privateKey, ...(options.header ? { header: options.header } : {}) });
+  }
+
+  /**
+   * ATTACK: signs exactly this header and payload with the issuer's key for
+   * `alg`, bypassing jose's checks — for headers jose refuses to produce
+   * (`crit` with unknown extensions, `b64: false`). A string payload is used
+   * as the payload segment as it is; an object is JSON- and base64url-encoded.
+   */
+  signRaw(header: Record<string, unknown>, payload: Claims | string, alg: SigningAlgorithm = 'ES256'): string {
+    const key = KeyObject.from(this.key(alg).privateKey);
+    const segment = typeof payload === 'string' ? payload : Buffer.from(JSON.stringify(payload)).toString('base64url');
+    const input = Buffer.from(`${Buffer.from(JSON.stringify(header)).toString('base64url')}.${segment}`);
+    const signature =
+      alg === 'EdDSA'
+        ? nodeSign(null, input, key)
+        : alg === 'ES256'
+          ? nodeSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
+          : alg === 'PS256'
+            ? nodeSign('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+            : nodeSign('sha256', input, key);
+    return `${input.toString()}.${signature.toString('base64url')}`;
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
