@@ -87,16 +87,18 @@ export function compilePolicy(config: Config): LoadedPolicy {
     for (const compiled of rules) {
       const { rule } = compiled;
       if (rule.issuer !== subject.issuerName) continue;
+      const candidates = rule.allow.filter((a) => a.kind === request.kind && a.target === request.target);
+      const covers = candidates.length > 0;
       const failure = firstFailingCondition(compiled.conditions, subject.claims);
       if (failure) {
-        evaluations.push({ rule: rule.name, matched: false, failure });
+        evaluations.push({ rule: rule.name, matched: false, covers, failure });
         continue;
       }
-      const candidates = rule.allow.filter((a) => a.kind === request.kind && a.target === request.target);
       if (candidates.length === 0) {
         evaluations.push({
           rule: rule.name,
           matched: false,
+          covers,
           failure: {
             condition: 'allow',
             field: 'target',
@@ -118,7 +120,7 @@ export function compilePolicy(config: Config): LoadedPolicy {
         evaluations.push({ rule: rule.name, matched: true });
         return { allowed: true, rule, allow, ttlSeconds: grantedTtl(request, allow), evaluations, policyHash: hash };
       }
-      evaluations.push({ rule: rule.name, matched: false, failure: scopeFailure as ConditionFailure });
+      evaluations.push({ rule: rule.name, matched: false, covers, failure: scopeFailure as ConditionFailure });
     }
     return { allowed: false, ttlSeconds: 0, evaluations, policyHash: hash };
   }
@@ -154,7 +156,12 @@ export function compilePolicy(config: Config): LoadedPolicy {
         summary: `rule ${rule.name} allows ${allow.kind} on ${allow.target} for ${decision.ttlSeconds}s${allow.require_approval ? ', after approval by someone else' : ''}`,
       };
     }
-    const first = evaluations.find((e) => e.failure);
+    // The most telling failure: a rule for this very target whose conditions held but whose scope
+    // did not fit, then one for this target whose conditions failed, then any.
+    const first =
+      evaluations.find((e) => e.failure && e.covers && !e.failure.condition.startsWith('when')) ??
+      evaluations.find((e) => e.failure && e.covers) ??
+      evaluations.find((e) => e.failure);
     const summary = first?.failure ? `no rule matched; rule ${first.rule}: ${first.failure.message}` : 'no rule matched';
     return { allowed: false, evaluations, hiddenRules, summary };
   }

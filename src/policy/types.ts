@@ -24,6 +24,8 @@ export interface ConditionFailure {
 export interface RuleEvaluation {
   readonly rule: string;
   readonly matched: boolean;
+  /** Whether the rule has an allowance for the requested kind and target (its failure is the relevant one). */
+  readonly covers?: boolean;
   /** Present when `matched` is false. */
   readonly failure?: ConditionFailure;
 }

