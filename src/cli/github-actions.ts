@@ -90,7 +90,7 @@ function fileCommandEntry(name: string, value: string): string {
   return `${name}<<${delimiter}\n${value}\n${delimiter}\n`;
 }
 
-async function appendFileCommand(env: Env, variable: 'GITHUB_ENV' | 'GITHUB_OUTPUT', entries: Readonly<Record<string, string>>): Promise<void> {
+async function appendFileCommand(env: Env, variable: 'GITHUB_ENV' | 'GITHUB_OUTPUT' | 'GITHUB_STATE', entries: Readonly<Record<string, string>>): Promise<void> {
   const file = env[variable];
   if (!file) throw new InvalidRequest(`--format github needs $${variable}; it is set inside GitHub Actions jobs`);
   const text = Object.entries(entries)
@@ -107,6 +107,37 @@ export async function appendGitHubEnv(env: Env, entries: Readonly<Record<string,
 /** Appends step outputs to `$GITHUB_OUTPUT` (multi-line safe). */
 export async function appendGitHubOutput(env: Env, entries: Readonly<Record<string, string>>): Promise<void> {
   await appendFileCommand(env, 'GITHUB_OUTPUT', entries);
+}
+
+/** Saves values for this action's post step (`$GITHUB_STATE`; the post step reads `STATE_<name>`). */
+export async function appendGitHubState(env: Env, entries: Readonly<Record<string, string>>): Promise<void> {
+  await appendFileCommand(env, 'GITHUB_STATE', entries);
+}
+
+/**
+ * Reads a `$GITHUB_ENV`/`$GITHUB_OUTPUT`/`$GITHUB_STATE` file as the runner
+ * does: `NAME=value` lines and `NAME<<DELIMITER` blocks. Later entries win.
+ */
+export function readFileCommands(text: string): Record<string, string> {
+  const entries: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line === '') continue;
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
+    if (heredoc) {
+      const [, name, delimiter] = heredoc as unknown as [string, string, string];
+      const end = lines.indexOf(delimiter, i + 1);
+      if (end < 0) throw new TypeError(`file command ${name}: delimiter ${delimiter} never closes`);
+      entries[name] = lines.slice(i + 1, end).join('\n');
+      i = end;
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new TypeError(`not a file command line: ${JSON.stringify(line.slice(0, 40))}`);
+    entries[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return entries;
 }
 
 /** What a `--format github` hands to the job. */

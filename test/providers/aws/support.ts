@@ -137,3 +137,46 @@ export function awsBrokerConfig(issuer: { url: string; audience: string }, stsUr
     roles: { admin: [{ issuer: 'gh', when: { repository_id: '74', workflow: 'break-glass' } }] },
   };
 }
+
+/**
+ * Stands in for the Actions runtime's token service (ACTIONS_ID_TOKEN_REQUEST_URL):
+ * GET with `audience` in the query and `Authorization: bearer <request token>`,
+ * answering `{"value": "<jwt>"}` minted for the requested audience, as GitHub does.
+ */
+export async function startGitHubTokenService(mint: (audience: string) => Promise<string>): Promise<{
+  url: string;
+  requestToken: string;
+  requests: { audience: string | null; authorization: string | undefined; apiVersion: string | null }[];
+  close(): Promise<void>;
+}> {
+  const { createServer } = await import('node:http');
+  const requestToken = randomBytes(24).toString('base64url');
+  const requests: { audience: string | null; authorization: string | undefined; apiVersion: string | null }[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    requests.push({ audience: url.searchParams.get('audience'), authorization: req.headers.authorization, apiVersion: url.searchParams.get('api-version') });
+    if (req.method !== 'GET' || url.pathname !== '/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken') {
+      res.writeHead(404).end();
+      return;
+    }
+    if (req.headers.authorization !== `bearer ${requestToken}`) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"Unauthorized"}');
+      return;
+    }
+    mint(url.searchParams.get('audience') ?? 'https://github.com/octo-org').then(
+      (value) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ count: 1, value })),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken?api-version=2.0`,
+    requestToken,
+    requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    },
+  };
+}
