@@ -7,14 +7,14 @@ import forge from 'node-forge';
 import type { Clock } from '../../clock.js';
 import { ConfigError } from '../../errors.js';
 import type { ProviderDeps } from '../provider.js';
-import { OID, Type, children, fromDer, isContext, isUniversal, nullValue, oid, oidOf, pemBlocks, primitiveValue, sequence, toPem, type Asn1 } from './der.js';
+import { OID, Type, children, fromDer, isContext, isUniversal, nullValue, oid, oidOf, pemBlocks, primitiveValue, sequence, toDer, toPem, type Asn1 } from './der.js';
 import type { CertificateTarget, LeafKeyType } from './settings.js';
-import { buildCertificate, distinguishedName, keyIdentifierOf, randomSerial, rootCaExtensions, type CertificateSigner } from './x509-builder.js';
+import { buildCertificate, distinguishedNameDer, keyIdentifierOf, randomSerial, rootCaExtensions, type CertificateSigner } from './x509-builder.js';
 
 /** The issuing CA of one target, loaded once at open: its key is a KeyObject, never re-imported per request. */
 export interface CertificateAuthority {
-  /** The CA's subject Name: every leaf's issuer. */
-  readonly subject: Asn1;
+  /** The CA's subject Name (DER): every leaf's issuer. */
+  readonly subject: string;
   /** The CA's subject key identifier: every leaf's authority key identifier. */
   readonly keyIdentifier: string;
   readonly notAfter: Date;
@@ -115,7 +115,7 @@ async function loadAuthority(targetName: string, certFile: string, keyFile: stri
   }
   const anchor = path[path.length - 1] as X509Certificate;
   return {
-    subject: fields.subject,
+    subject: toDer(fields.subject),
     keyIdentifier: fields.keyIdentifier,
     notAfter: fields.notAfter,
     signer,
@@ -160,11 +160,11 @@ function signerFor(privateKey: KeyObject, problem: (message: string) => Error): 
   if (privateKey.asymmetricKeyType === 'ec') {
     const hash = details.namedCurve === 'prime256v1' ? 'sha256' : details.namedCurve === 'secp384r1' ? 'sha384' : undefined;
     if (!hash) throw problem(`a CA key on curve ${details.namedCurve ?? 'unknown'} is not supported (expected P-256, P-384 or RSA)`);
-    const algorithm = sequence([oid(hash === 'sha256' ? OID.ecdsaWithSha256 : OID.ecdsaWithSha384)]);
+    const algorithm = toDer(sequence([oid(hash === 'sha256' ? OID.ecdsaWithSha256 : OID.ecdsaWithSha384)]));
     return { algorithm, sign: (tbs) => sign(hash, tbs, privateKey) };
   }
   if (privateKey.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) {
-    const algorithm = sequence([oid(OID.sha256WithRSAEncryption), nullValue()]);
+    const algorithm = toDer(sequence([oid(OID.sha256WithRSAEncryption), nullValue()]));
     return { algorithm, sign: (tbs) => signAsync('sha256', tbs, privateKey) };
   }
   throw problem(`a CA key of type ${privateKey.asymmetricKeyType ?? 'unknown'} is not supported (expected ECDSA P-256/P-384 or RSA of at least 2048 bits)`);
@@ -198,9 +198,9 @@ async function ensureDevelopmentAuthority(
 
   const now = deps.clock.now();
   const { privateKey, publicKey } = await generateKey(keyType);
-  const subjectPublicKeyInfo = fromDer(publicKey.export({ type: 'spki', format: 'der' }).toString('latin1'));
-  const keyIdentifier = keyIdentifierOf(subjectPublicKeyInfo);
-  const subject = distinguishedName([
+  const subjectPublicKeyInfo = publicKey.export({ type: 'spki', format: 'der' }).toString('latin1');
+  const keyIdentifier = keyIdentifierOf(fromDer(subjectPublicKeyInfo));
+  const subject = distinguishedNameDer([
     [OID.organizationName, 'latchkey development'],
     [OID.commonName, `latchkey development CA ${targetName}`],
   ]);

@@ -3,16 +3,18 @@ import type { IssueInput, IssuedCredential, RevokeInput, TargetProvider } from '
 import type { CertificateAuthority } from './authority.js';
 import { generateKey } from './authority.js';
 import { parseCsr, verifyCsrSignature, type ParsedCsr } from './csr.js';
-import { OID, fromDer, toBinary, toPem, type Asn1 } from './der.js';
+import { OID, fromDer, toBinary, toPem } from './der.js';
 import { renderCertificateIdentity } from './identity.js';
 import { buildPkcs12 } from './pkcs12.js';
 import { isCsrScope, type CertificateAllow, type CertificateScope, type CertificateTarget, type CsrScope, type LeafKeyType } from './settings.js';
-import { buildCertificate, distinguishedName, keyIdentifierOf, leafExtensions, randomSerial } from './x509-builder.js';
+import { buildCertificate, distinguishedNameDer, keyIdentifierOf, leafExtensions, randomSerial } from './x509-builder.js';
 
 /** Certificates start 30 s in the past, so a peer whose clock is a little behind accepts them. */
 const BACKDATE_MS = 30_000;
 /** The longest subject CN X.509 allows (ub-common-name); longer SPIFFE IDs leave the subject empty. */
 const MAX_COMMON_NAME = 64;
+
+const EMPTY_NAME = distinguishedNameDer([]);
 
 // checkScope and issue see the same scope object: parse its CSR once for both.
 const parsedCsrs = new WeakMap<CsrScope, ParsedCsr | Error>();
@@ -57,13 +59,15 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     const { spiffeId, dnsNames } = rendered.identity;
 
     let keyType: LeafKeyType;
-    let subjectPublicKeyInfo: Asn1;
+    let subjectPublicKeyInfo: string;
+    let subjectKeyIdentifier: string;
     let privateKeyPem: string | undefined;
     if (isCsrScope(scope)) {
       const csr = csrOf(scope);
       verifyCsrSignature(csr);
       keyType = csr.keyType;
-      subjectPublicKeyInfo = csr.subjectPublicKeyInfo;
+      subjectPublicKeyInfo = csr.subjectPublicKeyInfoDer;
+      subjectKeyIdentifier = csr.subjectKeyIdentifier;
       this.checkKeyType(allow, keyType);
     } else {
       // checkScope refused these already; checked again because issuing is what counts.
@@ -75,7 +79,8 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
       }
       const pair = await generateKey(keyType);
       privateKeyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-      subjectPublicKeyInfo = fromDer(toBinary(pair.publicKey.export({ type: 'spki', format: 'der' })));
+      subjectPublicKeyInfo = toBinary(pair.publicKey.export({ type: 'spki', format: 'der' }));
+      subjectKeyIdentifier = keyIdentifierOf(fromDer(subjectPublicKeyInfo));
     }
 
     const notBefore = new Date(Math.floor((input.issuedAt.getTime() - BACKDATE_MS) / 1000) * 1000);
@@ -89,7 +94,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
       {
         serial,
         issuer: this.authority.subject,
-        subject: distinguishedName(emptySubject ? [] : [[OID.commonName, spiffeId]]),
+        subject: emptySubject ? EMPTY_NAME : distinguishedNameDer([[OID.commonName, spiffeId]]),
         subjectPublicKeyInfo,
         notBefore,
         notAfter,
@@ -99,7 +104,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
           spiffeId,
           dnsNames,
           emptySubject,
-          subjectKeyIdentifier: keyIdentifierOf(subjectPublicKeyInfo),
+          subjectKeyIdentifier,
           authorityKeyIdentifier: this.authority.keyIdentifier,
         }),
       },

@@ -16,6 +16,7 @@ import {
   type Asn1,
 } from './der.js';
 import type { LeafKeyType } from './settings.js';
+import { keyIdentifierOf } from './x509-builder.js';
 
 /**
  * A PKCS#10 certificate request, read with forge's ASN.1 layer. Only its public
@@ -28,6 +29,10 @@ export interface ParsedCsr {
   readonly publicKey: KeyObject;
   /** The request's SubjectPublicKeyInfo, carried into the certificate as it is. */
   readonly subjectPublicKeyInfo: Asn1;
+  /** Its DER (binary string). */
+  readonly subjectPublicKeyInfoDer: string;
+  /** SHA-1 of the key (RFC 5280 method 1), for the certificate's subject key identifier. */
+  readonly subjectKeyIdentifier: string;
   /** The exact DER bytes the request's signature covers. */
   readonly signedBytes: Buffer;
   readonly signature: Buffer;
@@ -120,11 +125,12 @@ export function parseCsr(pem: string): ParsedCsr {
     refuse('not DER-encoded (indefinite or non-minimal lengths)');
   }
 
-  const { keyType, publicKey } = readPublicKey(subjectPublicKeyInfo);
+  const subjectPublicKeyInfoDer = toDer(subjectPublicKeyInfo);
+  const { keyType, publicKey, subjectKeyIdentifier } = readPublicKey(subjectPublicKeyInfo, subjectPublicKeyInfoDer);
   const signatureCheck = readSignatureAlgorithm(signatureAlgorithm, keyType);
   const bits = primitiveValue(signatureBits);
   if (bits.length < 2 || bits.charCodeAt(0) !== 0) refuse('malformed signature BIT STRING');
-  return { keyType, publicKey, subjectPublicKeyInfo, signedBytes, signature: toBuffer(bits.slice(1)), signatureCheck };
+  return { keyType, publicKey, subjectPublicKeyInfo, subjectPublicKeyInfoDer, subjectKeyIdentifier, signedBytes, signature: toBuffer(bits.slice(1)), signatureCheck };
 }
 
 /** Proof of possession: the request is signed by the private key of the public key it carries. */
@@ -143,13 +149,44 @@ export function verifyCsrSignature(csr: ParsedCsr): void {
   if (!valid) refuse('its signature does not verify with its own public key (altered, or not signed by that key)');
 }
 
+// Importing a key costs more than verifying with it (OpenSSL 3's decoders), and
+// workloads renew with the same key: keep recent keys, by their exact SPKI bytes.
+const KEY_CACHE_SIZE = 4096;
+interface ImportedKey {
+  readonly publicKey: KeyObject;
+  readonly subjectKeyIdentifier: string;
+}
+const recentKeys = new Map<string, ImportedKey>();
+
+function importPublicKey(spki: Asn1, der: string, ecP256: boolean): ImportedKey {
+  const cached = recentKeys.get(der);
+  if (cached) {
+    recentKeys.delete(der); // re-insert: Map order is the LRU order
+    recentKeys.set(der, cached);
+    return cached;
+  }
+  const point = ecP256 ? primitiveValue(children(spki)[1]) : '';
+  // An uncompressed P-256 point (0x04 || X || Y) imports about twice as fast as JWK than through the DER decoder.
+  const publicKey =
+    point.length === 66 && point.charCodeAt(1) === 0x04
+      ? createPublicKey({
+          key: { kty: 'EC', crv: 'P-256', x: toBuffer(point.slice(2, 34)).toString('base64url'), y: toBuffer(point.slice(34)).toString('base64url') },
+          format: 'jwk',
+        })
+      : createPublicKey({ key: toBuffer(der), format: 'der', type: 'spki' });
+  if (recentKeys.size >= KEY_CACHE_SIZE) recentKeys.delete(recentKeys.keys().next().value as string);
+  const imported = { publicKey, subjectKeyIdentifier: keyIdentifierOf(spki) };
+  recentKeys.set(der, imported);
+  return imported;
+}
+
 // Tag byte, then a short or long-form length: 2 bytes, or 2 + the count of length bytes.
 function outerHeaderLength(der: string): number {
   const first = der.charCodeAt(1);
   return first < 0x80 ? 2 : 2 + (first & 0x7f);
 }
 
-function readPublicKey(spki: Asn1): { keyType: LeafKeyType; publicKey: KeyObject } {
+function readPublicKey(spki: Asn1, spkiDer: string): { keyType: LeafKeyType } & ImportedKey {
   const [algorithm] = children(spki);
   const [algorithmOid, parameters] = children(algorithm);
   const keyAlgorithm = oidOf(algorithmOid);
@@ -165,13 +202,14 @@ function readPublicKey(spki: Asn1): { keyType: LeafKeyType; publicKey: KeyObject
     refuse(`key algorithm ${keyAlgorithm ?? '(unreadable)'} is not accepted (expected ${ACCEPTED})`);
   }
 
-  let publicKey: KeyObject;
+  let imported: ImportedKey;
   try {
-    publicKey = createPublicKey({ key: toBuffer(toDer(spki)), format: 'der', type: 'spki' });
+    imported = importPublicKey(spki, spkiDer, keyAlgorithm === OID.ecPublicKey);
   } catch {
     refuse('its public key cannot be read');
   }
-  if (keyAlgorithm === OID.ecPublicKey) return { keyType: 'ec-p256', publicKey };
+  const { publicKey, subjectKeyIdentifier } = imported;
+  if (keyAlgorithm === OID.ecPublicKey) return { keyType: 'ec-p256', publicKey, subjectKeyIdentifier };
 
   const { modulusLength, publicExponent } = publicKey.asymmetricKeyDetails ?? {};
   if (modulusLength !== 2048 && modulusLength !== 3072) {
@@ -180,7 +218,7 @@ function readPublicKey(spki: Asn1): { keyType: LeafKeyType; publicKey: KeyObject
   if (publicExponent === undefined || publicExponent < 65537n || publicExponent % 2n === 0n) {
     refuse('RSA public exponent must be odd and at least 65537');
   }
-  return { keyType: modulusLength === 2048 ? 'rsa-2048' : 'rsa-3072', publicKey };
+  return { keyType: modulusLength === 2048 ? 'rsa-2048' : 'rsa-3072', publicKey, subjectKeyIdentifier };
 }
 
 function readSignatureAlgorithm(algorithm: Asn1, keyType: LeafKeyType): SignatureCheck {

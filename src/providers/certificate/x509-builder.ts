@@ -12,7 +12,9 @@ import {
   oid,
   primitiveValue,
   sequence,
+  sequenceDer,
   set,
+  wrapDer,
   smallInteger,
   time,
   toBuffer,
@@ -29,47 +31,61 @@ import type { CertificateUsage } from './settings.js';
 
 /** Signs TBSCertificate bytes with the CA key, and says with which algorithm. */
 export interface CertificateSigner {
-  /** The AlgorithmIdentifier written into the certificate (twice, as RFC 5280 wants). */
-  readonly algorithm: Asn1;
+  /** DER of the AlgorithmIdentifier written into the certificate (twice, as RFC 5280 wants). */
+  readonly algorithm: string;
   sign(tbsCertificate: Buffer): Buffer | Promise<Buffer>;
 }
 
+/** The parts of a certificate; names and the key arrive DER-encoded (binary strings). */
 export interface CertificateFields {
   /** Positive serial as big-endian bytes (binary string). */
   readonly serial: string;
-  readonly issuer: Asn1;
-  readonly subject: Asn1;
-  readonly subjectPublicKeyInfo: Asn1;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly subjectPublicKeyInfo: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  readonly extensions: readonly Asn1[];
+  /** DER of each Extension. */
+  readonly extensions: readonly string[];
 }
+
+const VERSION_3 = toDer(contextExplicit(0, smallInteger(2)));
 
 /** Assembles, signs and DER-encodes a certificate. */
 export async function buildCertificate(fields: CertificateFields, signer: CertificateSigner): Promise<Buffer> {
-  const tbs = sequence([
-    contextExplicit(0, smallInteger(2)), // v3
-    integerBytes(fields.serial),
+  const tbs = sequenceDer([
+    VERSION_3,
+    toDer(integerBytes(fields.serial)),
     signer.algorithm,
     fields.issuer,
-    sequence([time(fields.notBefore), time(fields.notAfter)]),
+    toDer(sequence([time(fields.notBefore), time(fields.notAfter)])),
     fields.subject,
     fields.subjectPublicKeyInfo,
-    contextExplicit(3, sequence([...fields.extensions])),
+    wrapDer(0xa3, [sequenceDer(fields.extensions)]), // [3] EXPLICIT Extensions
   ]);
-  const tbsDer = toDer(tbs);
-  const signature = await signer.sign(toBuffer(tbsDer));
-  return toBuffer(toDer(sequence([tbs, signer.algorithm, bitString(signature.toString('latin1'))])));
+  const signature = await signer.sign(toBuffer(tbs));
+  return toBuffer(sequenceDer([tbs, signer.algorithm, toDer(bitString(signature.toString('latin1')))]));
 }
 
+// Random bytes come from a pool: one randomBytes call per 256 serials instead of one per certificate.
+const SERIAL_BYTES = 16;
+let serialPool = Buffer.alloc(0);
+let serialOffset = 0;
+
 /**
- * A random positive serial of 127 bits (RFC 5280 allows up to 20 octets; CA/B
- * wants at least 64 random bits). The top bits are fixed so the DER INTEGER is
- * always 16 bytes, positive and minimal.
+ * A random positive serial of 126 random bits (RFC 5280 allows up to 20
+ * octets; CA/B wants at least 64 random bits). The top bits are fixed so the
+ * DER INTEGER is always 16 bytes, positive and minimal.
  */
 export function randomSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = ((bytes[0] as number) & 0x7f) | 0x40;
+  if (serialOffset + SERIAL_BYTES > serialPool.length) {
+    serialPool = randomBytes(SERIAL_BYTES * 256);
+    serialOffset = 0;
+  }
+  const bytes = Buffer.from(serialPool.subarray(serialOffset, serialOffset + SERIAL_BYTES));
+  serialPool.fill(0, serialOffset, serialOffset + SERIAL_BYTES); // used bytes never linger
+  serialOffset += SERIAL_BYTES;
+  bytes[0] = ((bytes[0] as number) & 0x3f) | 0x40;
   return bytes.toString('latin1');
 }
 
@@ -84,15 +100,19 @@ export function keyIdentifierOf(subjectPublicKeyInfo: Asn1): string {
   return createHash('sha1').update(keyBits, 'latin1').digest('binary');
 }
 
-function extension(id: string, critical: boolean, value: Asn1): Asn1 {
-  return sequence(critical ? [oid(id), boolean(true), octetString(toDer(value))] : [oid(id), octetString(toDer(value))]);
+/** A Name's DER with one RDN per attribute (see `distinguishedName`). */
+export const distinguishedNameDer = (attributes: readonly (readonly [oid: string, value: string])[]): string =>
+  toDer(distinguishedName(attributes));
+
+function extension(id: string, critical: boolean, value: Asn1): string {
+  return toDer(sequence(critical ? [oid(id), boolean(true), octetString(toDer(value))] : [oid(id), octetString(toDer(value))]));
 }
 
 // KeyUsage named bits, DER-encoded as (unused-bit count, bits): digitalSignature = bit 0, keyEncipherment = 2, keyCertSign = 5, cRLSign = 6.
 const KEY_USAGE_SIGNATURE = '\x07\x80';
 const KEY_USAGE_SIGNATURE_ENCIPHERMENT = '\x05\xa0';
 const KEY_USAGE_CA = '\x01\x86';
-const keyUsage = (bits: string): Asn1 => extension(OID.keyUsage, true, bitStringContents(bits));
+const keyUsage = (bits: string): string => extension(OID.keyUsage, true, bitStringContents(bits));
 
 const EKU_OIDS: Readonly<Record<CertificateUsage, string>> = {
   client_auth: OID.clientAuth,
@@ -111,21 +131,38 @@ export interface LeafExtensionInput {
   readonly authorityKeyIdentifier: string;
 }
 
-/** The extensions of a leaf: everything from the rule, nothing from the request. */
-export function leafExtensions(input: LeafExtensionInput): Asn1[] {
+// What depends only on the rule and the key kind (or the CA) is encoded once and reused.
+const fixedLeafExtensions = new Map<string, readonly string[]>();
+const authorityKeyIdentifiers = new Map<string, string>();
+
+/** The extensions of a leaf (DER each): everything from the rule, nothing from the request. */
+export function leafExtensions(input: LeafExtensionInput): string[] {
+  const fixedKey = `${input.rsaKey}|${input.usages.join(',')}`;
+  let fixed = fixedLeafExtensions.get(fixedKey);
+  if (!fixed) {
+    fixed = [
+      extension(OID.basicConstraints, true, sequence([])), // cA defaults to FALSE, so DER leaves it out
+      keyUsage(input.rsaKey ? KEY_USAGE_SIGNATURE_ENCIPHERMENT : KEY_USAGE_SIGNATURE),
+      extension(OID.extKeyUsage, false, sequence(input.usages.map((usage) => oid(EKU_OIDS[usage])))),
+    ];
+    fixedLeafExtensions.set(fixedKey, fixed);
+  }
+  let authority = authorityKeyIdentifiers.get(input.authorityKeyIdentifier);
+  if (!authority) {
+    authority = extension(OID.authorityKeyIdentifier, false, sequence([contextPrimitive(0, input.authorityKeyIdentifier)]));
+    authorityKeyIdentifiers.set(input.authorityKeyIdentifier, authority);
+  }
   const names = [contextPrimitive(6, input.spiffeId), ...input.dnsNames.map((name) => contextPrimitive(2, name))];
   return [
-    extension(OID.basicConstraints, true, sequence([])), // cA defaults to FALSE, so DER leaves it out
-    keyUsage(input.rsaKey ? KEY_USAGE_SIGNATURE_ENCIPHERMENT : KEY_USAGE_SIGNATURE),
-    extension(OID.extKeyUsage, false, sequence(input.usages.map((usage) => oid(EKU_OIDS[usage])))),
+    ...fixed,
     extension(OID.subjectAltName, input.emptySubject, sequence(names)),
     extension(OID.subjectKeyIdentifier, false, octetString(input.subjectKeyIdentifier)),
-    extension(OID.authorityKeyIdentifier, false, sequence([contextPrimitive(0, input.authorityKeyIdentifier)])),
+    authority,
   ];
 }
 
 /** The extensions of a root CA that signs leaves only (pathLen 0). */
-export function rootCaExtensions(subjectKeyIdentifier: string): Asn1[] {
+export function rootCaExtensions(subjectKeyIdentifier: string): string[] {
   return [
     extension(OID.basicConstraints, true, sequence([boolean(true), smallInteger(0)])),
     keyUsage(KEY_USAGE_CA),
