@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import { hashLeaf } from './merkle.js';
 import type { AuditRecord } from './types.js';
 
 /**
@@ -14,5 +14,5 @@ export function canonicalEventBytes(record: AuditRecord): Buffer {
 
 /** RFC 6962 leaf hash: SHA-256(0x00 || bytes). */
 export function leafHash(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.from([0])).update(bytes).digest();
+  return hashLeaf(bytes);
 }

@@ -7,45 +7,123 @@ import type { AuditEventInput, AuditRecord, AuditWriter } from './types.js';
 
 const APPEND_LOCK = 0x6c6b_0002; // one writer at a time across replicas: one unbroken log
 
+export interface AuditLogOptions {
+  /** Most events committed in one transaction. */
+  readonly maxBatch?: number;
+  /** How long a batch waits for the append lock or a row lock before failing closed. */
+  readonly lockTimeoutMs?: number;
+}
+
+interface Pending {
+  readonly event: AuditEventInput;
+  readonly resolve: (record: AuditRecord) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /**
  * Appends events to `audit_events`, one sequence across all replicas, and
  * mirrors each committed event to the JSON log for a SIEM.
+ *
+ * Group commit: appends that arrive while a batch is being written wait for
+ * the next one, which takes the append lock once and inserts all its events
+ * in one statement. Each caller's promise resolves only after its own batch
+ * committed; a failed batch rejects every caller in it with AuditUnavailable.
  */
 export class AuditLog implements AuditWriter {
+  readonly #maxBatch: number;
+  readonly #lockTimeoutMs: number;
+  #queue: Pending[] = [];
+  #draining: Promise<void> | undefined;
+  #closed = false;
+
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly logger?: Logger,
-  ) {}
+    options: AuditLogOptions = {},
+  ) {
+    this.#maxBatch = options.maxBatch ?? 2000;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  }
 
-  async append(event: AuditEventInput): Promise<AuditRecord> {
-    const time = this.clock.now().toISOString();
-    let record: AuditRecord;
+  append(event: AuditEventInput): Promise<AuditRecord> {
+    if (this.#closed) return Promise.reject(new AuditUnavailable('the audit log is closed; nothing was issued'));
+    let plain: AuditEventInput;
     try {
-      record = await this.db.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
-        const next = await tx.query<{ seq: string }>('SELECT coalesce(max(seq) + 1, 0) AS seq FROM audit_events');
-        const seq = Number(next.rows[0]?.seq ?? 0);
-        const rec: AuditRecord = { ...stripUndefined(event), seq, time };
-        const bytes = canonicalEventBytes(rec);
-        await tx.query(
-          `INSERT INTO audit_events (seq, time, type, outcome, request_id, issuer, subject, repository, kind, target, grant_id, provider_ref, body, leaf_hash)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
-          [
-            seq, time, rec.type, rec.outcome, rec.requestId ?? null, rec.issuer ?? null, rec.subject ?? null,
-            typeof rec.claims?.['repository'] === 'string' ? rec.claims['repository'] : null,
-            rec.kind ?? null, rec.target ?? null, rec.grantId ?? null, rec.providerRef ?? null,
-            bytes.toString('utf8'), leafHash(bytes),
-          ],
-        );
-        return rec;
-      });
+      plain = stripUndefined(event);
     } catch (err) {
-      this.logger?.error({ err: { message: (err as Error).message }, event: event.type }, 'audit append failed');
-      throw new AuditUnavailable('the audit log could not be written; nothing was issued', {}, { cause: err });
+      return Promise.reject(new TypeError(`audit event ${event.type} is not JSON: ${(err as Error).message}`));
     }
-    this.logger?.info({ audit: record }, record.type);
-    return record;
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.#queue.push({ event: plain, resolve, reject });
+      // Start on the next turn so that appends made in the same tick share a batch.
+      this.#draining ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain());
+    });
+  }
+
+  /** Commits what is queued and refuses further appends. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        let records: AuditRecord[];
+        try {
+          records = await this.#commit(batch.map((p) => p.event));
+        } catch (err) {
+          this.logger?.error({ err: { message: (err as Error).message }, events: batch.length }, 'audit append failed');
+          const failure = new AuditUnavailable('the audit log could not be written; nothing was issued', {}, { cause: err });
+          for (const pending of batch) pending.reject(failure);
+          continue;
+        }
+        batch.forEach((pending, i) => {
+          const record = records[i] as AuditRecord;
+          this.logger?.info({ audit: record }, record.type);
+          pending.resolve(record);
+        });
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  async #commit(events: readonly AuditEventInput[]): Promise<AuditRecord[]> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
+      const head = await tx.query<{ seq: string; leaf_hash: Buffer }>('SELECT seq, leaf_hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 0;
+      let prev: Buffer | undefined = head.rows[0]?.leaf_hash;
+      const time = this.clock.now().toISOString();
+      const columns: unknown[][] = Array.from({ length: 14 }, () => []);
+      const records: AuditRecord[] = [];
+      for (const event of events) {
+        const record: AuditRecord = { ...event, seq, time, ...(prev ? { prev: prev.toString('base64') } : {}) };
+        const bytes = canonicalEventBytes(record);
+        const hash = leafHash(bytes);
+        const row = [
+          seq, time, record.type, record.outcome, record.requestId ?? null, record.issuer ?? null, record.subject ?? null,
+          typeof record.claims?.['repository'] === 'string' ? record.claims['repository'] : null,
+          record.kind ?? null, record.target ?? null, record.grantId ?? null, record.providerRef ?? null,
+          bytes.toString('utf8'), hash,
+        ];
+        row.forEach((value, i) => (columns[i] as unknown[]).push(value));
+        records.push(record);
+        prev = hash;
+        seq += 1;
+      }
+      await tx.query(
+        `INSERT INTO audit_events (seq, time, type, outcome, request_id, issuer, subject, repository, kind, target, grant_id, provider_ref, body, leaf_hash)
+         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::text[], $11::uuid[], $12::text[], $13::text[], $14::bytea[])`,
+        columns,
+      );
+      return records;
+    });
   }
 }
 

@@ -175,7 +175,7 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   if (leaf.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) return null;
   let fn = index;
   let sn = size - 1;
-  let r = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leaf);
   for (const p of proof) {
     if (sn === 0) return null;
     if (isOdd(fn) || fn === sn) {
@@ -228,8 +228,8 @@ export function verifyConsistency(
     sn = half(sn);
   }
   // 5.
-  let fr = Buffer.from(path[0] as Uint8Array);
-  let sr = Buffer.from(path[0] as Uint8Array);
+  let fr: Buffer = Buffer.from(path[0] as Uint8Array);
+  let sr: Buffer = Buffer.from(path[0] as Uint8Array);
   // 6.
   for (const c of path.slice(1)) {
     if (sn === 0) return false;

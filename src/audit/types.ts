@@ -49,8 +49,14 @@ export interface AuditEventInput {
 
 /** An event as stored: its place in the log and the hash that commits to it. */
 export interface AuditRecord extends AuditEventInput {
+  /** Position in the log: the leaf index in the Merkle tree, dense from 0 across all replicas. */
   readonly seq: number;
   readonly time: string;
+  /**
+   * Base64 leaf hash of event `seq - 1` (absent on the first event): a hash
+   * chain beside the tree, so a verifier can name the event that was changed.
+   */
+  readonly prev?: string;
 }
 
 export interface AuditWriter {

@@ -10,5 +10,6 @@ export interface Migration {
 }
 
 import { core } from './001-core.js';
+import { auditTree } from './002-audit-tree.js';
 
-export const migrations: readonly Migration[] = [core];
+export const migrations: readonly Migration[] = [core, auditTree];
