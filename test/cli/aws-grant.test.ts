@@ -1,4 +1,5 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
@@ -64,6 +65,24 @@ describe('latchkey grant aws', () => {
       ],
       Policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::deploys/74/*"]}]}',
     });
+  });
+
+  it('the audit log ties the access key id to the repository and run, and never holds the secret or session token', async () => {
+    const { stdout } = await grantAws('json');
+    const body = JSON.parse(stdout);
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    const rows = (await client.query('SELECT type, outcome, body FROM audit_events WHERE grant_id = $1 ORDER BY seq', [body.id])).rows;
+    await client.end();
+    expect(rows.map((r) => r.type)).toEqual(['grant.requested', 'grant.issued']);
+    const issued = rows[1].body as string;
+    expect(issued).toContain(body.credential.accessKeyId);
+    expect(issued).toContain(sts.issued(body.credential.accessKeyId)!.assumedRoleId);
+    expect(issued).toContain('5029493852');
+    for (const row of rows) {
+      expect(row.body).not.toContain(body.credential.secretAccessKey);
+      expect(row.body).not.toContain(body.credential.sessionToken);
+    }
   });
 
   it('--format credential-process prints exactly the credential_process document', async () => {
