@@ -44,6 +44,8 @@ export interface BrokerOptions {
   /** Longest sleep of the expiry scheduler (ms). */
   readonly expiryMaxSleepMs?: number;
   /** Called once the database is up and migrated, before targets open (dev mode seeds demo data here). */
+  /** Fault injection for crash-safety tests (see GrantServiceDeps.afterProviderIssue). */
+  readonly afterProviderIssue?: (grantId: string) => void;
   readonly beforeTargets?: (db: { url: string; embedded?: EmbeddedDatabase }) => Promise<void>;
 }
 
@@ -160,6 +162,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const grants = new GrantService({
       db, audit, policy, clock, logger, kinds: providerKinds, targets, targetErrors,
       onExpiryScheduled: (at) => scheduler?.wake(at),
+      ...(options.afterProviderIssue ? { afterProviderIssue: options.afterProviderIssue } : {}),
       observe: (kind, outcome, seconds) => metrics.observeGrant(providerKinds.some((k) => k.kind === kind) ? kind : 'unknown', outcome, seconds),
     });
     scheduler = new ExpiryScheduler({

@@ -54,6 +54,8 @@ export interface GrantServiceDeps {
   /** Told about every new expiry, so the expiry scheduler can wake exactly then. */
   readonly onExpiryScheduled?: (expiresAt: Date) => void;
   readonly observe?: (kind: string, outcome: string, seconds: number) => void;
+  /** Fault injection for crash-safety tests: runs after the provider issued, before the result is recorded. */
+  readonly afterProviderIssue?: (grantId: string) => void;
 }
 
 /**
@@ -350,6 +352,7 @@ export class GrantService {
       throw err;
     }
 
+    this.deps.afterProviderIssue?.(grantId);
     // Step: record the result. If that fails, the credential must not survive.
     try {
       const active = await this.store.transition(grantId, ['issuing'], 'active', { issued_at: now, provider_ref: issued.providerRef });
