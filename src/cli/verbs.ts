@@ -3,6 +3,7 @@ import { registerVerb } from './main.js';
 // One line per verb: name, one-line summary, the file that implements it.
 registerVerb('dev', 'start a development broker: embedded PostgreSQL, dev CA, dev token issuer, sample policy', async () => (await import('./dev.js')).run);
 registerVerb('serve', 'start the broker in production mode (--config FILE)', async () => (await import('./serve.js')).run);
+registerVerb('migrate', 'apply the database schema migrations and exit (--config FILE [--database-url-file PATH]; run as the owner role)', async () => (await import('./migrate.js')).run);
 registerVerb('token', 'mint a development token from a running `latchkey dev` (--claim k=v)', async () => (await import('./token.js')).run);
 registerVerb('grant cert', 'get a short-lived mTLS certificate (--target T --csr FILE|--generate --out DIR)', async () => (await import('./grant-cert.js')).run);
 registerVerb('grant postgres', 'get a short-lived PostgreSQL login (--target T --database D --table s.t [--exec psql])', async () => (await import('./grant-postgres.js')).run);
@@ -15,3 +16,7 @@ registerVerb('policy lint', 'check a policy file for risky rules', async () => (
 registerVerb('grant aws', 'get AWS credentials for a role (--target T --role R --format env|json|credential-process|github)', async () => (await import('./grant-aws.js')).run);
 registerVerb('credential-process', 'print AWS credentials as the credential_process JSON (for ~/.aws/config)', async () => (await import('./credential-process.js')).run);
 registerVerb('aws revoke-sessions', 'deny every session of an AWS role issued before now (--target T --role R; admin)', async () => (await import('./aws-revoke-sessions.js')).run);
+registerVerb('audit list', 'list audit events (--subject, --repository, --target, --grant-id, --from/--to, ...; auditor role)', async () => (await import('./audit-list.js')).run);
+registerVerb('audit export', 'export audit events as JSONL or CSV (--out FILE --checkpoint-out FILE; auditor role)', async () => (await import('./audit-export.js')).run);
+registerVerb('audit verify', 'verify an audit export offline (--export FILE --checkpoint FILE --key KEY [--since FILE])', async () => (await import('./audit-verify.js')).run);
+registerVerb('audit key', 'print the public key that verifies audit checkpoints', async () => (await import('./audit-key.js')).run);
