@@ -63,7 +63,8 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-function databaseUrlFrom(config: Config, env: Readonly<Record<string, string | undefined>>): string | undefined {
+/** The database URL the configuration names: `database.url_env` first, then `database.url_file`; undefined when neither is set. */
+export function databaseUrlFrom(config: Config, env: Readonly<Record<string, string | undefined>>): string | undefined {
   const fromEnv = env[config.database.url_env];
   if (fromEnv) return fromEnv;
   if (config.database.url_file) {

@@ -13,8 +13,13 @@ export async function migrate(db: Database, migrations: readonly Migration[] = a
   const latest = Math.max(0, ...migrations.map((m) => m.version));
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await tx.query(`CREATE TABLE IF NOT EXISTS latchkey_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    // CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the table exists:
+    // look first, so a runtime role without DDL rights (deploy/runtime-role.sql) starts on a migrated database.
+    const table = await tx.query<{ found: string | null }>("SELECT to_regclass('latchkey_migrations')::text AS found");
+    if (!table.rows[0]?.found) {
+      await tx.query(`CREATE TABLE latchkey_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    }
     const done = await tx.query<{ version: number }>('SELECT version FROM latchkey_migrations ORDER BY version');
     const applied = new Set(done.rows.map((r) => r.version));
     const newest = Math.max(0, ...applied);
