@@ -3,7 +3,7 @@ import { registerVerb } from './main.js';
 // One line per verb: name, one-line summary, the file that implements it.
 registerVerb('dev', 'start a development broker: embedded PostgreSQL, dev CA, dev token issuer, sample policy', async () => (await import('./dev.js')).run);
 registerVerb('serve', 'start the broker in production mode (--config FILE)', async () => (await import('./serve.js')).run);
-registerVerb('migrate', 'apply the database schema migrations and exit (--config FILE [--database-url-file PATH]; run as the owner role)', async () => (await import('./migrate.js')).run);
+registerVerb('migrate', 'apply the database schema migrations and exit (--database-url-file PATH | --config FILE; run as the owner role)', async () => (await import('./migrate.js')).run);
 registerVerb('token', 'mint a development token from a running `latchkey dev` (--claim k=v)', async () => (await import('./token.js')).run);
 registerVerb('grant cert', 'get a short-lived mTLS certificate (--target T --csr FILE|--generate --out DIR)', async () => (await import('./grant-cert.js')).run);
 registerVerb('grant postgres', 'get a short-lived PostgreSQL login (--target T --database D --table s.t [--exec psql])', async () => (await import('./grant-postgres.js')).run);

@@ -61,13 +61,11 @@ describe('deploy/runtime-role.sql', () => {
       await c.query(`CREATE ROLE ${runtime} LOGIN PASSWORD '${runtimePassword}'`);
       await c.query(`CREATE DATABASE ${database} OWNER ${owner}`);
     });
-    // The migration step, as the owner, through the `latchkey migrate` verb.
-    const configFile = join(workDir, 'config.yaml');
-    writeFileSync(configFile, 'issuers:\n  - name: sso\n    issuer: https://sso.example.com\n    audience: latchkey\n');
+    // The migration step, as the owner, as the Helm chart's hook Job runs it: `latchkey migrate --database-url-file`.
     const ownerUrlFile = join(workDir, 'owner-url');
     writeFileSync(ownerUrlFile, ownerUrl, { mode: 0o600 });
     let out = '';
-    const code = await migrateVerb(['--config', configFile, '--database-url-file', ownerUrlFile], {
+    const code = await migrateVerb(['--database-url-file', ownerUrlFile], {
       stdout: { write: (t: string) => (out += t) },
       stderr: { write: () => true },
       env: {},
