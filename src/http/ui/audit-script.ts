@@ -177,7 +177,7 @@ export const AUDIT_PAGE_SCRIPT = String.raw`
     box.replaceChildren();
     if (!hourList.length) { box.appendChild(el('p', { text: 'No grant decisions in the shown events.' })); return; }
     var max = Math.max.apply(null, hourList.map(function (h) { return keys.reduce(function (s, k) { return s + (hours[h][k] || 0); }, 0); }));
-    var W = 800, H = 200, pad = 30, bw = Math.max(4, (W - pad) / hourList.length - 4);
+    var W = 800, H = 200, pad = 30, bw = Math.min(48, Math.max(4, (W - pad) / hourList.length - 4));
     var NS = 'http://www.w3.org/2000/svg';
     var svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + (H + 20));
