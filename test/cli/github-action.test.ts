@@ -121,7 +121,7 @@ describe('the latchkey GitHub Action', () => {
   });
 
   it('a denied grant fails the step and leaves nothing for the post step', async () => {
-    const env = { ...job('denied'), 'INPUT_AWS-ROLE': 'admin' };
+    const env: Record<string, string> = { ...job('denied'), 'INPUT_AWS-ROLE': 'admin' };
     const main = await runStep('action/main.js', env);
     expect(main.code).toBe(1);
     expect(main.stderr).toContain('policy_denied');

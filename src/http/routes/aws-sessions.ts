@@ -1,8 +1,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { InvalidRequest, UnknownTarget, isLatchkeyError } from '../../errors.js';
-import { revokeOlderSessions } from '../../providers/aws/revoke-sessions.js';
-import { STS_REVOCATION_NOTE } from '../../providers/aws/provider.js';
+import { STS_REVOCATION_NOTE } from '../../providers/aws/settings.js';
 import { authenticate, callerOf, requestFacts, requireRole } from '../auth.js';
 import type { AppContext } from '../context.js';
 
@@ -56,6 +55,7 @@ export function awsSessionRoutes(ctx: AppContext): Router {
       await ctx.audit.append({ ...base, outcome: 'intent' });
       let revoked;
       try {
+        const { revokeOlderSessions } = await import('../../providers/aws/revoke-sessions.js');
         revoked = await revokeOlderSessions(target, role, ctx.clock.now());
       } catch (err) {
         const error = isLatchkeyError(err) ? { code: err.code, message: err.message } : { code: 'internal', message: 'unexpected error' };

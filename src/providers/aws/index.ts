@@ -1,6 +1,5 @@
 import type { ConditionFailure } from '../../policy/types.js';
 import type { ProviderKind, ScopeCheckInput } from '../provider.js';
-import { AwsTargetProvider } from './provider.js';
 import { renderSession } from './session.js';
 import { awsAllowSchema, awsScopeSchema, awsTargetSchema, type AwsAllow, type AwsScope, type AwsTarget } from './settings.js';
 
@@ -43,11 +42,14 @@ export const awsKind: ProviderKind<AwsTarget, AwsAllow, AwsScope> = {
   },
 
   async open(name, target, deps) {
+    // The AWS SDK loads only when an aws target opens: other verbs and brokers without one start without it.
+    const { AwsTargetProvider } = await import('./provider.js');
     return new AwsTargetProvider(name, target, deps);
   },
 };
 
-export { AwsTargetProvider, STS_REVOCATION_NOTE, sessionDurationSeconds } from './provider.js';
-export { revokeOlderSessions, revokeOlderSessionsPolicy, REVOKE_OLDER_SESSIONS_POLICY_NAME, type RevokedSessions } from './revoke-sessions.js';
-export { renderSession, sessionNameFromSubject, type RenderedSession } from './session.js';
-export { STS_LIMITS, type AwsAllow, type AwsRoleSettings, type AwsScope, type AwsTarget } from './settings.js';
+// The SDK-backed parts (AwsTargetProvider in provider.js, revokeOlderSessions in revoke-sessions.js) are imported from their files.
+export type { AwsTargetProvider } from './provider.js';
+export type { RevokedSessions } from './revoke-sessions.js';
+export { renderSession, sessionNameFromSubject, type RenderedSession, type RenderResult } from './session.js';
+export { STS_LIMITS, STS_REVOCATION_NOTE, type AwsAllow, type AwsRoleSettings, type AwsScope, type AwsTarget } from './settings.js';

@@ -5,11 +5,7 @@ import { InvalidScope, ProviderMisconfigured, TemplateError } from '../../errors
 import type { IssueInput, IssuedCredential, ProviderDeps, RevokeInput, TargetProvider } from '../provider.js';
 import { mapAwsError } from './aws-errors.js';
 import { renderSession } from './session.js';
-import { STS_LIMITS, externalIdExpectation, validExternalId, type AwsAllow, type AwsRoleSettings, type AwsScope, type AwsTarget } from './settings.js';
-
-/** Said in every response and in the README: there is no per-credential revocation in STS. */
-export const STS_REVOCATION_NOTE =
-  'STS credentials cannot be revoked one by one: they stay valid until they expire. To cut off every session of a role issued before now, an admin runs `latchkey aws revoke-sessions --target T --role R`.';
+import { STS_LIMITS, STS_REVOCATION_NOTE, externalIdExpectation, validExternalId, type AwsAllow, type AwsRoleSettings, type AwsScope, type AwsTarget } from './settings.js';
 
 // Bounded waits so a stuck STS endpoint becomes a 503, not a hung request.
 const CONNECTION_TIMEOUT_MS = 3_000;

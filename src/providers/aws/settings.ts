@@ -30,6 +30,10 @@ export const STS_LIMITS = {
   externalIdMax: 1224,
 } as const;
 
+/** Said in every response and in the README: there is no per-credential revocation in STS. */
+export const STS_REVOCATION_NOTE =
+  'STS credentials cannot be revoked one by one: they stay valid until they expire. To cut off every session of a role issued before now, an admin runs `latchkey aws revoke-sessions --target T --role R`.';
+
 /** Characters STS accepts in RoleSessionName and SourceIdentity. */
 export const SESSION_NAME_CHARS = /[\w+=,.@-]/;
 /** Characters AWS accepts in tag keys and values (letters, spaces and digits of any script, `_.:/=+-@`). */

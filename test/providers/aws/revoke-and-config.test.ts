@@ -1,6 +1,7 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { awsKind, revokeOlderSessions } from '../../../src/providers/aws/index.js';
+import { awsKind } from '../../../src/providers/aws/index.js';
+import { revokeOlderSessions } from '../../../src/providers/aws/revoke-sessions.js';
 import type { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
 import { LocalSts, type StsCredentials } from '../../support/sts-server.js';
 import { awsTarget, brokerIdentity, openTarget, refusal, useBrokerIdentity } from './support.js';
