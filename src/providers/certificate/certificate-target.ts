@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.js';
 import { InvalidScope, PolicyDenied, ProviderUnavailable } from '../../errors.js';
 import type { IssueInput, IssuedCredential, RevokeInput, TargetProvider } from '../provider.js';
 import type { CertificateAuthority } from './authority.js';
@@ -50,6 +51,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     readonly name: string,
     private readonly target: CertificateTarget,
     private readonly authority: CertificateAuthority,
+    private readonly clock: Clock,
   ) {}
 
   async issue(input: IssueInput<CertificateAllow, CertificateScope>): Promise<IssuedCredential> {
@@ -152,8 +154,9 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     return { trustBundle: this.authority.trustBundle };
   }
 
+  /** Ready while the CA can still sign (its key is loaded at open and never re-read). */
   async ready(): Promise<boolean> {
-    return true;
+    return this.clock.now().getTime() < this.authority.notAfter.getTime();
   }
 
   async close(): Promise<void> {}

@@ -26,6 +26,28 @@ export type IdentityResult = { readonly identity: CertificateIdentity } | { read
  * claim) gives a ConditionFailure: a denial, never a malformed certificate.
  */
 export function renderCertificateIdentity(target: CertificateTarget, allow: CertificateAllow, claims: Claims): IdentityResult {
+  // checkScope and issue render for the same (immutable) claims and allowance: once is enough.
+  let byAllowance = rendered.get(claims);
+  if (!byAllowance) {
+    byAllowance = new WeakMap();
+    rendered.set(claims, byAllowance);
+  }
+  let byTarget = byAllowance.get(allow);
+  if (!byTarget) {
+    byTarget = new WeakMap();
+    byAllowance.set(allow, byTarget);
+  }
+  let result = byTarget.get(target);
+  if (!result) {
+    result = render(target, allow, claims);
+    byTarget.set(target, result);
+  }
+  return result;
+}
+
+const rendered = new WeakMap<Claims, WeakMap<CertificateAllow, WeakMap<CertificateTarget, IdentityResult>>>();
+
+function render(target: CertificateTarget, allow: CertificateAllow, claims: Claims): IdentityResult {
   const values = { ...claims, trust_domain: target.trust_domain };
 
   let spiffeId: string;

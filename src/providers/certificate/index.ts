@@ -70,6 +70,6 @@ export const certificateKind: ProviderKind<CertificateTarget, CertificateAllow, 
   checkScope: checkCertificateScope,
   async open(name, target, deps) {
     const authority = await openAuthority(name, target, deps);
-    return new CertificateTargetProvider(name, target, authority);
+    return new CertificateTargetProvider(name, target, authority, deps.clock);
   },
 };

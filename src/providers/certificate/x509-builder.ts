@@ -74,19 +74,17 @@ let serialOffset = 0;
 
 /**
  * A random positive serial of 126 random bits (RFC 5280 allows up to 20
- * octets; CA/B wants at least 64 random bits). The top bits are fixed so the
- * DER INTEGER is always 16 bytes, positive and minimal.
+ * octets; CA/B wants at least 64 random bits). The top bits are fixed to 01
+ * so the DER INTEGER is always 16 bytes, positive and minimal.
  */
 export function randomSerial(): string {
   if (serialOffset + SERIAL_BYTES > serialPool.length) {
     serialPool = randomBytes(SERIAL_BYTES * 256);
     serialOffset = 0;
   }
-  const bytes = Buffer.from(serialPool.subarray(serialOffset, serialOffset + SERIAL_BYTES));
-  serialPool.fill(0, serialOffset, serialOffset + SERIAL_BYTES); // used bytes never linger
+  const bytes = serialPool.toString('latin1', serialOffset, serialOffset + SERIAL_BYTES);
   serialOffset += SERIAL_BYTES;
-  bytes[0] = ((bytes[0] as number) & 0x3f) | 0x40;
-  return bytes.toString('latin1');
+  return String.fromCharCode((bytes.charCodeAt(0) & 0x3f) | 0x40) + bytes.slice(1);
 }
 
 /** A Name with one RDN per attribute, in order; `[]` gives the empty Name. */
