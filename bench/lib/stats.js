@@ -1,0 +1,73 @@
+// Small helpers shared by the benchmark sections.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** The p-th percentile (0..100) of numbers, nearest-rank. */
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/**
+ * Runs `fn` (sync or async) back to back for at least `minMs` and at most
+ * `maxOps` calls, after a short warm-up; returns operations per second.
+ */
+export async function opsPerSecond(fn, { minMs = 2000, maxOps = 200_000, warmup = 200 } = {}) {
+  for (let i = 0; i < warmup; i += 1) await fn();
+  let ops = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  while (ops < maxOps) {
+    // Batches keep performance.now() out of the measured work.
+    for (let i = 0; i < 50; i += 1) await fn();
+    ops += 50;
+    elapsed = performance.now() - started;
+    if (elapsed >= minMs) break;
+  }
+  return (ops / elapsed) * 1000;
+}
+
+/** Synchronous variant of opsPerSecond: no promise per call. */
+export function opsPerSecondSync(fn, { minMs = 2000, maxOps = 200_000, warmup = 200 } = {}) {
+  for (let i = 0; i < warmup; i += 1) fn();
+  let ops = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  while (ops < maxOps) {
+    for (let i = 0; i < 50; i += 1) fn();
+    ops += 50;
+    elapsed = performance.now() - started;
+    if (elapsed >= minMs) break;
+  }
+  return (ops / elapsed) * 1000;
+}
+
+/** Peak and current resident set size of a process, in MB (10^6 bytes; Linux /proc). */
+export function memoryOf(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { peakMB: (kib('VmHWM') * 1024) / 1e6, rssMB: (kib('VmRSS') * 1024) / 1e6 };
+  } catch {
+    return { peakMB: NaN, rssMB: NaN };
+  }
+}
+
+/** Resets a process's peak RSS (VmHWM) so the next reading covers only what follows; false if not allowed. */
+export function resetPeakMemory(pid) {
+  try {
+    // "5" resets the peak resident set size (Documentation/filesystems/proc.rst).
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Rounds to a readable number of significant digits. */
+export function round(value, digits = 3) {
+  if (!Number.isFinite(value)) return value;
+  if (Math.abs(value) >= 10 ** digits) return Math.round(value);
+  return Number(value.toPrecision(digits));
+}
