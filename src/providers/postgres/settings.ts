@@ -88,6 +88,14 @@ export const postgresTargetSchema = z
     tables: z.array(tablePattern).min(1),
     /** Privileges any rule may grant here. */
     privileges: z.array(privilege).min(1).default(['SELECT']),
+    /**
+     * PBKDF2 iterations of the SCRAM verifier. PostgreSQL's default is 4096, and
+     * the server repeats the work once per CREATE ROLE (it checks the verifier
+     * against the empty password), so the count sets the grant rate. Lowering it
+     * costs no safety here: the broker's passwords are 256 random bits, beyond
+     * guessing from a leaked verifier at any iteration count.
+     */
+    scram_iterations: z.number().int().min(1).max(1_000_000).default(4096),
     /** `CONNECTION LIMIT` of every login. */
     connection_limit: z.number().int().min(1).max(1000).default(5),
     /** `ALTER ROLE ... SET` applied to every login. */

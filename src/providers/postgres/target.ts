@@ -145,10 +145,11 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
   }
 
   /**
-   * Creates the login in one transaction on the requested database: catalog
-   * check (a missing table or column is an InvalidScope naming it, and nothing
-   * is created), role with a SCRAM verifier, comment with the grant id,
-   * CONNECT, USAGE, the privileges on exactly the tables/columns, settings.
+   * Creates the login in one transaction (one round trip) on the requested
+   * database: role with a SCRAM verifier, comment with the grant id,
+   * settings, CONNECT, USAGE, the privileges on exactly the tables/columns.
+   * A table or column that does not exist fails its GRANT, so nothing is
+   * created, and the error is an InvalidScope naming it.
    */
   async issue(input: IssueInput<PostgresAllowance, PostgresScope>): Promise<IssuedCredential> {
     // The core checked the scope already; checking again keeps the target's allow-list true even if it did not.
@@ -158,18 +159,20 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const facts = await this.#serverFacts();
 
     const password = new Secret(randomBytes(32).toString('base64url'));
-    const verifier = await scramSha256Verifier(password);
+    const verifier = await scramSha256Verifier(password, { iterations: this.#settings.scram_iterations });
     const role = makeRoleName(this.#settings.role_prefix, input.subject);
 
-    await this.#transaction(scope.database, 'issuing a login', async (client) => {
-      await this.#checkCatalog(client, scope);
-      await client.query(this.#issueStatements(role, verifier, scope, input, facts));
-    }).catch((err: unknown) => {
-      if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate === '3D000') {
+    try {
+      await this.#transaction(scope.database, 'issuing a login', this.#issueStatements(role, verifier, scope, input, facts));
+    } catch (err) {
+      const state = (err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate;
+      if (state === '3D000') {
         throw new InvalidScope(`database ${scope.database} does not exist on target ${this.name}`, { database: scope.database });
       }
+      // A GRANT named something missing and the transaction rolled back; find which, to say so.
+      if (state === '42P01' || state === '42703' || state === '3F000') await this.#checkCatalog(scope);
       throw err;
-    });
+    }
 
     const credential = buildPostgresCredential({
       host: this.#clientHost(),
@@ -226,9 +229,11 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     await this.#terminateSessions(row.oid, role);
     for (let round = 0; ; round++) {
       for (const database of await this.#databasesHolding(row.oid)) {
-        await this.#transaction(database, `${doing} in database ${database}`, async (client) => {
-          await client.query(`SELECT pg_advisory_xact_lock(${ACL_LOCK}); REASSIGN OWNED BY ${quoted} TO CURRENT_USER; DROP OWNED BY ${quoted}`);
-        }).catch((err: unknown) => {
+        await this.#transaction(database, `${doing} in database ${database}`, [
+          `SELECT pg_advisory_xact_lock(${ACL_LOCK})`,
+          `REASSIGN OWNED BY ${quoted} TO CURRENT_USER`,
+          `DROP OWNED BY ${quoted}`,
+        ]).catch((err: unknown) => {
           // The database was dropped meanwhile: nothing left to clean there.
           if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '3D000') throw err;
         });
@@ -338,8 +343,13 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     }
   }
 
-  /** Runs `fn` in one transaction on `database`, again when PostgreSQL reports a concurrent catalog update. */
-  async #transaction(database: string, doing: string, fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  /**
+   * Runs the statements as one transaction in one round trip (a simple-query
+   * batch) on `database`, again when PostgreSQL reports a concurrent catalog
+   * update. Any failure rolls everything back.
+   */
+  async #transaction(database: string, doing: string, statements: readonly string[]): Promise<void> {
+    const batch = ['BEGIN', ...statements, 'COMMIT'].join(';\n');
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -349,11 +359,10 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       }
       let broken = false;
       try {
-        await client.query('BEGIN');
-        await fn(client);
-        await client.query('COMMIT');
+        await client.query(batch);
         return;
       } catch (err) {
+        // The failed statement left the transaction aborted; end it before the connection goes back.
         await client.query('ROLLBACK').catch(() => {
           broken = true;
         });
@@ -365,17 +374,20 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     }
   }
 
-  /** Every table (and column) of the scope exists in this database; else InvalidScope naming the first that does not. */
-  async #checkCatalog(client: pg.PoolClient, scope: ResolvedScope): Promise<void> {
-    const result = await client.query<{ found: boolean; columns: string[] }>(
-      `SELECT c.oid IS NOT NULL AS found,
-              COALESCE(ARRAY(SELECT a.attname::text FROM pg_attribute a
-                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}') AS columns
-         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(schema, name, i)
-         LEFT JOIN pg_namespace n ON n.nspname = t.schema
-         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-        ORDER BY t.i`,
-      [scope.tables.map((t) => t.name.schema), scope.tables.map((t) => t.name.name)],
+  /** Throws InvalidScope naming the first table, schema or column of the scope missing from the catalog. */
+  async #checkCatalog(scope: ResolvedScope): Promise<void> {
+    const pool = this.#pool(scope.database);
+    const result = await this.#query(pool, 'checking the catalog', () =>
+      pool.query<{ found: boolean; columns: string[] }>(
+        `SELECT c.oid IS NOT NULL AS found,
+                COALESCE(ARRAY(SELECT a.attname::text FROM pg_attribute a
+                                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}') AS columns
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(schema, name, i)
+           LEFT JOIN pg_namespace n ON n.nspname = t.schema
+           LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+          ORDER BY t.i`,
+        [scope.tables.map((t) => t.name.schema), scope.tables.map((t) => t.name.name)],
+      ),
     );
     scope.tables.forEach((table: ResolvedTable, i) => {
       const row = result.rows[i]!;
@@ -389,13 +401,16 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     });
   }
 
-  /** The whole of a login's creation as one batch; every name quoted by pg, every value a pg literal. */
-  #issueStatements(role: string, verifier: string, scope: ResolvedScope, input: IssueInput<PostgresAllowance, PostgresScope>, facts: ServerFacts): string {
+  /** The whole of a login's creation; every name quoted by pg, every value a pg literal. */
+  #issueStatements(role: string, verifier: string, scope: ResolvedScope, input: IssueInput<PostgresAllowance, PostgresScope>, facts: ServerFacts): string[] {
     const r = escapeIdentifier(role);
     const marker = escapeIdentifier(this.#settings.marker_role);
     // NOINHERIT: membership in the marker only labels the role. From 16 on it also may not SET ROLE to the marker.
     const membership = facts.version >= 160000 ? '' : ` IN ROLE ${marker}`;
     const statements = [
+      // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with
+      // a missing role); not waiting for the WAL flush shortens the ACL lock below to the statements themselves.
+      `SET LOCAL synchronous_commit = off`,
       `CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}${membership}`,
       ...(facts.version >= 160000 ? [`GRANT ${marker} TO ${r} WITH INHERIT FALSE, SET FALSE`] : []),
       `COMMENT ON ROLE ${r} IS ${escapeLiteral(COMMENT_PREFIX + input.grantId)}`,
@@ -417,7 +432,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       const privileges = scope.privileges.map((p) => (p === 'DELETE' ? p : `${p}${columns}`)).join(', ');
       statements.push(`GRANT ${privileges} ON TABLE ${quoteQualifiedName(table.name)} TO ${r}`);
     }
-    return statements.join(';\n');
+    return statements;
   }
 
   /** Terminates every backend of the role, on every database, and waits until they are gone. */
