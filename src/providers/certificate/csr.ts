@@ -27,15 +27,13 @@ import { keyIdentifierOf } from './x509-builder.js';
 export interface ParsedCsr {
   readonly keyType: LeafKeyType;
   readonly publicKey: KeyObject;
-  /** The request's SubjectPublicKeyInfo, carried into the certificate as it is. */
-  readonly subjectPublicKeyInfo: Asn1;
-  /** Its DER (binary string). */
+  /** DER of the request's SubjectPublicKeyInfo (binary string), carried into the certificate as it is. */
   readonly subjectPublicKeyInfoDer: string;
   /** SHA-1 of the key (RFC 5280 method 1), for the certificate's subject key identifier. */
   readonly subjectKeyIdentifier: string;
-  /** The exact DER bytes the request's signature covers. */
-  readonly signedBytes: Buffer;
-  readonly signature: Buffer;
+  /** The exact DER bytes the request's signature covers (binary string). */
+  readonly signedBytes: string;
+  readonly signature: string;
   readonly signatureCheck: SignatureCheck;
 }
 
@@ -119,18 +117,24 @@ export function parseCsr(pem: string): ParsedCsr {
   }
 
   // The signature covers the original bytes; re-encoding them must give the same bytes (DER, not BER).
-  const signedBytes = toBuffer(toDer(info));
-  const headerLength = outerHeaderLength(der);
-  if (!toBuffer(der).subarray(headerLength, headerLength + signedBytes.length).equals(signedBytes)) {
+  const signedBytes = toDer(info);
+  if (der.substr(outerHeaderLength(der), signedBytes.length) !== signedBytes) {
     refuse('not DER-encoded (indefinite or non-minimal lengths)');
   }
 
-  const subjectPublicKeyInfoDer = toDer(subjectPublicKeyInfo);
-  const { keyType, publicKey, subjectKeyIdentifier } = readPublicKey(subjectPublicKeyInfo, subjectPublicKeyInfoDer);
+  const { keyType, ...key } = readPublicKey(subjectPublicKeyInfo);
   const signatureCheck = readSignatureAlgorithm(signatureAlgorithm, keyType);
   const bits = primitiveValue(signatureBits);
   if (bits.length < 2 || bits.charCodeAt(0) !== 0) refuse('malformed signature BIT STRING');
-  return { keyType, publicKey, subjectPublicKeyInfo, subjectPublicKeyInfoDer, subjectKeyIdentifier, signedBytes, signature: toBuffer(bits.slice(1)), signatureCheck };
+  return {
+    keyType,
+    publicKey: key.publicKey,
+    subjectPublicKeyInfoDer: key.subjectPublicKeyInfoDer,
+    subjectKeyIdentifier: key.subjectKeyIdentifier,
+    signedBytes,
+    signature: bits.slice(1),
+    signatureCheck,
+  };
 }
 
 /** Proof of possession: the request is signed by the private key of the public key it carries. */
@@ -142,7 +146,7 @@ export function verifyCsrSignature(csr: ParsedCsr): void {
       : { key: csr.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pssSaltLength };
   let valid = false;
   try {
-    valid = verify(hash, csr.signedBytes, key, csr.signature);
+    valid = verify(hash, toBuffer(csr.signedBytes), key, toBuffer(csr.signature));
   } catch {
     valid = false;
   }
@@ -150,33 +154,39 @@ export function verifyCsrSignature(csr: ParsedCsr): void {
 }
 
 // Importing a key costs more than verifying with it (OpenSSL 3's decoders), and
-// workloads renew with the same key: keep recent keys, by their exact SPKI bytes.
+// workloads renew with the same key: keep recent keys. The algorithm's
+// parameters were checked to be the one accepted form (NULL, or the P-256 OID),
+// so algorithm + key bits identify the SubjectPublicKeyInfo exactly.
 const KEY_CACHE_SIZE = 4096;
+
 interface ImportedKey {
   readonly publicKey: KeyObject;
+  readonly subjectPublicKeyInfoDer: string;
   readonly subjectKeyIdentifier: string;
 }
 const recentKeys = new Map<string, ImportedKey>();
 
-function importPublicKey(spki: Asn1, der: string, ecP256: boolean): ImportedKey {
-  const cached = recentKeys.get(der);
+function importPublicKey(spki: Asn1, keyAlgorithm: string): ImportedKey {
+  const keyBits = primitiveValue(children(spki)[1]);
+  const cacheKey = `${keyAlgorithm} ${keyBits}`;
+  const cached = recentKeys.get(cacheKey);
   if (cached) {
-    recentKeys.delete(der); // re-insert: Map order is the LRU order
-    recentKeys.set(der, cached);
+    recentKeys.delete(cacheKey); // re-insert: Map order is the LRU order
+    recentKeys.set(cacheKey, cached);
     return cached;
   }
-  const point = ecP256 ? primitiveValue(children(spki)[1]) : '';
+  const der = toDer(spki);
   // An uncompressed P-256 point (0x04 || X || Y) imports about twice as fast as JWK than through the DER decoder.
   const publicKey =
-    point.length === 66 && point.charCodeAt(1) === 0x04
+    keyAlgorithm === OID.ecPublicKey && keyBits.length === 66 && keyBits.charCodeAt(1) === 0x04
       ? createPublicKey({
-          key: { kty: 'EC', crv: 'P-256', x: toBuffer(point.slice(2, 34)).toString('base64url'), y: toBuffer(point.slice(34)).toString('base64url') },
+          key: { kty: 'EC', crv: 'P-256', x: toBuffer(keyBits.slice(2, 34)).toString('base64url'), y: toBuffer(keyBits.slice(34)).toString('base64url') },
           format: 'jwk',
         })
       : createPublicKey({ key: toBuffer(der), format: 'der', type: 'spki' });
   if (recentKeys.size >= KEY_CACHE_SIZE) recentKeys.delete(recentKeys.keys().next().value as string);
-  const imported = { publicKey, subjectKeyIdentifier: keyIdentifierOf(spki) };
-  recentKeys.set(der, imported);
+  const imported = { publicKey, subjectPublicKeyInfoDer: der, subjectKeyIdentifier: keyIdentifierOf(spki) };
+  recentKeys.set(cacheKey, imported);
   return imported;
 }
 
@@ -186,7 +196,7 @@ function outerHeaderLength(der: string): number {
   return first < 0x80 ? 2 : 2 + (first & 0x7f);
 }
 
-function readPublicKey(spki: Asn1, spkiDer: string): { keyType: LeafKeyType } & ImportedKey {
+function readPublicKey(spki: Asn1): { keyType: LeafKeyType } & ImportedKey {
   const [algorithm] = children(spki);
   const [algorithmOid, parameters] = children(algorithm);
   const keyAlgorithm = oidOf(algorithmOid);
@@ -204,12 +214,12 @@ function readPublicKey(spki: Asn1, spkiDer: string): { keyType: LeafKeyType } & 
 
   let imported: ImportedKey;
   try {
-    imported = importPublicKey(spki, spkiDer, keyAlgorithm === OID.ecPublicKey);
+    imported = importPublicKey(spki, keyAlgorithm);
   } catch {
     refuse('its public key cannot be read');
   }
-  const { publicKey, subjectKeyIdentifier } = imported;
-  if (keyAlgorithm === OID.ecPublicKey) return { keyType: 'ec-p256', publicKey, subjectKeyIdentifier };
+  if (keyAlgorithm === OID.ecPublicKey) return { keyType: 'ec-p256', ...imported };
+  const { publicKey } = imported;
 
   const { modulusLength, publicExponent } = publicKey.asymmetricKeyDetails ?? {};
   if (modulusLength !== 2048 && modulusLength !== 3072) {
@@ -218,7 +228,7 @@ function readPublicKey(spki: Asn1, spkiDer: string): { keyType: LeafKeyType } & 
   if (publicExponent === undefined || publicExponent < 65537n || publicExponent % 2n === 0n) {
     refuse('RSA public exponent must be odd and at least 65537');
   }
-  return { keyType: modulusLength === 2048 ? 'rsa-2048' : 'rsa-3072', publicKey, subjectKeyIdentifier };
+  return { keyType: modulusLength === 2048 ? 'rsa-2048' : 'rsa-3072', ...imported };
 }
 
 function readSignatureAlgorithm(algorithm: Asn1, keyType: LeafKeyType): SignatureCheck {
