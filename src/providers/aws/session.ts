@@ -3,7 +3,7 @@ import { TemplateError } from '../../errors.js';
 import type { Claims } from '../../identity/types.js';
 import { renderTemplate } from '../../policy/template.js';
 import type { ConditionFailure } from '../../policy/types.js';
-import { SESSION_NAME_CHARS, STS_LIMITS, TAG_CHARS, jsonStrings, type AwsRoleSettings } from './settings.js';
+import { SESSION_NAME_CHARS, STS_LIMITS, TAG_CHARS, type AwsRoleSettings } from './settings.js';
 
 /**
  * Turns a role's templates and a caller's claims into the exact AssumeRole
@@ -29,9 +29,14 @@ const SESSION_NAME_WHAT = `${STS_LIMITS.sessionNameMin}..${STS_LIMITS.sessionNam
 const POLICY_VALUE = /[A-Za-z0-9_.:/=+@-]+/;
 const POLICY_VALUE_WHAT = 'letters, digits and _.:/=+@- (no wildcards or policy variables)';
 
+// Module-level patterns: renderTemplate caches its anchored form per RegExp object.
+const SESSION_NAME_PART = /[\w+=,.@-]+/;
+const TAG_VALUE = new RegExp(`${TAG_CHARS.source}*`, 'u');
+const NOT_SESSION_NAME_CHAR = new RegExp(`[^${SESSION_NAME_CHARS.source.slice(1, -1)}]`, 'gu');
+
 /** The subject made fit for a session name: other characters become "-", cut to 64. */
 export function sessionNameFromSubject(subject: string): string {
-  let name = [...subject].map((c) => (SESSION_NAME_CHARS.test(c) ? c : '-')).join('').slice(0, STS_LIMITS.sessionNameMax);
+  let name = subject.replace(NOT_SESSION_NAME_CHAR, '-').slice(0, STS_LIMITS.sessionNameMax);
   if (name.length < STS_LIMITS.sessionNameMin) name = `latchkey-${name}`.slice(0, STS_LIMITS.sessionNameMax);
   return name;
 }
@@ -52,6 +57,8 @@ function shortened(value: unknown): unknown {
 }
 
 function render(template: string, values: Claims, options: { allowed: RegExp; what: string }, condition: string): string {
+  // Most policy strings hold no placeholder: nothing to fill or unescape.
+  if (!template.includes('{') && !template.includes('}')) return template;
   try {
     return renderTemplate(template, values, options);
   } catch (err) {
@@ -80,7 +87,7 @@ function renderName(
   field: 'RoleSessionName' | 'SourceIdentity',
 ): string {
   if (template === undefined) return sessionNameFromSubject(subject);
-  const value = render(template, claims, { allowed: /[\w+=,.@-]+/, what: `a ${field} part (${SESSION_NAME_WHAT})` }, condition);
+  const value = render(template, claims, { allowed: SESSION_NAME_PART, what: `a ${field} part (${SESSION_NAME_WHAT})` }, condition);
   checkLength(value, STS_LIMITS.sessionNameMin, STS_LIMITS.sessionNameMax, condition, field, SESSION_NAME_WHAT);
   return value;
 }
@@ -106,7 +113,7 @@ export function renderSession(role: AwsRoleSettings, claims: Claims, subject: st
 
     const tags = Object.entries(role.session_tags).map(([Key, template]) => {
       const condition = `${where}.session_tags.${Key}`;
-      const Value = render(template, claims, { allowed: new RegExp(`${TAG_CHARS.source}*`, 'u'), what: 'letters, digits, spaces and _.:/=+-@' }, condition);
+      const Value = render(template, claims, { allowed: TAG_VALUE, what: 'letters, digits, spaces and _.:/=+-@' }, condition);
       checkLength(Value, 0, STS_LIMITS.tagValueMax, condition, `session tag ${Key}`, `at most ${STS_LIMITS.tagValueMax} characters`);
       return { Key, Value };
     });
@@ -133,17 +140,16 @@ export function renderSession(role: AwsRoleSettings, claims: Claims, subject: st
         message: `the rendered session policy is ${policy.length} characters; STS allows at most ${STS_LIMITS.policyMaxChars} characters (whitespace excluded)`,
       });
     }
-    for (const [text] of jsonStrings(JSON.parse(policy))) {
-      // STS accepts only tab, line feed, carriage return and U+0020..U+00FF in a policy.
-      if (/[^\t\n\r\u0020-\u00ff]/.test(text)) {
-        throw new LimitBroken({
-          condition,
-          field: 'Policy',
-          expected: 'characters U+0020..U+00FF',
-          actual: text.slice(0, 80),
-          message: 'the rendered session policy holds characters STS does not accept (only U+0020..U+00FF)',
-        });
-      }
+    // STS accepts only tab, line feed, carriage return and U+0020..U+00FF in a policy (JSON.stringify leaves others raw).
+    const outside = /[^\t\n\r\u0020-\u00ff]/.exec(policy);
+    if (outside) {
+      throw new LimitBroken({
+        condition,
+        field: 'Policy',
+        expected: 'characters U+0020..U+00FF',
+        actual: outside[0],
+        message: 'the rendered session policy holds characters STS does not accept (only U+0020..U+00FF)',
+      });
     }
     const policySha256 = createHash('sha256').update(policy).digest('hex');
     return { ok: true, session: { roleSessionName, sourceIdentity, tags, policy, policySha256 } };
