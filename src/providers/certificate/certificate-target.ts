@@ -128,7 +128,13 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     if (privateKeyPem !== undefined) {
       credential['privateKey'] = privateKeyPem;
       if (!isCsrScope(scope) && scope.pkcs12) {
-        const bundle = buildPkcs12(privateKeyPem, [certificate, ...this.authority.chain]);
+        let bundle: { pkcs12: string; password: string };
+        try {
+          bundle = buildPkcs12(privateKeyPem, [certificate, ...this.authority.chain]);
+        } catch (err) {
+          // forge writes only RSA-keyed certificates; an ECDSA intermediate in the chain stops it.
+          throw new InvalidScope(`PKCS#12 is not available for target "${this.name}": its CA chain cannot be written by forge; use privateKey and certificate`, {}, { cause: err });
+        }
         credential['pkcs12'] = bundle.pkcs12;
         credential['pkcs12Password'] = bundle.password;
       }
