@@ -37,7 +37,19 @@ const ROLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 interface ServerFacts {
   /** `server_version_num`, e.g. 180001. */
   readonly version: number;
+  /** Whether the admin role is a superuser (else a CREATEROLE role, as on RDS or Cloud SQL). */
+  readonly superuser: boolean;
 }
+
+/**
+ * A role the broker made: a plain (not ADMIN OPTION) member of the marker,
+ * not a superuser, not the admin itself. From PostgreSQL 16 a non-superuser
+ * admin is an ADMIN member of the marker it created; that must never count.
+ */
+const managedRole = (markerParameter: string) =>
+  `(EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid AND g.rolname = ${markerParameter} AND NOT m.admin_option)
+    AND NOT r.rolsuper AND r.rolname <> current_user)`;
 
 /** Where the admin URL points, without its secret. */
 interface AdminEndpoint {
@@ -212,10 +224,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const doing = `revoking role ${role}`;
     const found = await this.#query(admin, doing, () =>
       admin.query<{ oid: string; managed: boolean }>(
-        `SELECT r.oid::text AS oid,
-                EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-                        WHERE m.member = r.oid AND g.rolname = $2) AS managed
-           FROM pg_roles r WHERE r.rolname = $1`,
+        `SELECT r.oid::text AS oid, ${managedRole('$2')} AS managed FROM pg_roles r WHERE r.rolname = $1`,
         [role, this.#settings.marker_role],
       ),
     );
@@ -258,10 +267,8 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const result = await this.#query(admin, 'listing issued roles', () =>
       admin.query<{ rolname: string; comment: string | null }>(
         `SELECT r.rolname, shobj_description(r.oid, 'pg_authid') AS comment
-           FROM pg_auth_members m
-           JOIN pg_roles g ON g.oid = m.roleid
-           JOIN pg_roles r ON r.oid = m.member
-          WHERE g.rolname = $1
+           FROM pg_roles r
+          WHERE ${managedRole('$1')}
           ORDER BY r.rolname`,
         [this.#settings.marker_role],
       ),
@@ -315,12 +322,20 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const doing = 'connecting with the admin URL';
     const marker = this.#settings.marker_role;
     const facts = await this.#query(admin, doing, () =>
-      admin.query<{ version: number; exists: boolean }>(
-        `SELECT current_setting('server_version_num')::int AS version, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`,
+      admin.query<{ version: number; superuser: boolean; exists: boolean }>(
+        `SELECT current_setting('server_version_num')::int AS version,
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists`,
         [marker],
       ),
     );
     const row = facts.rows[0]!;
+    if (row.version < 150000) {
+      this.#logger.warn(
+        { target: this.name, version: row.version },
+        'PostgreSQL before 15 lets PUBLIC create objects in schema public; run REVOKE CREATE ON SCHEMA public FROM PUBLIC in each database this target serves',
+      );
+    }
     if (!row.exists) {
       try {
         await admin.query(
@@ -332,7 +347,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
         if (sqlState(err) !== '42710' && sqlState(err) !== '23505') throw toProviderError(err, this.name, `creating marker role ${marker}`, this.#secrets);
       }
     }
-    return { version: row.version };
+    return { version: row.version, superuser: row.superuser };
   }
 
   async #query<T>(pool: pg.Pool, doing: string, run: () => Promise<T>): Promise<T> {
@@ -407,12 +422,16 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const marker = escapeIdentifier(this.#settings.marker_role);
     // NOINHERIT: membership in the marker only labels the role. From 16 on it also may not SET ROLE to the marker.
     const membership = facts.version >= 160000 ? '' : ` IN ROLE ${marker}`;
+    // A non-superuser admin needs the login's privileges to terminate, REASSIGN and DROP OWNED it later.
+    const adminKeepsHold = facts.superuser ? [] : facts.version >= 160000 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : [];
     const statements = [
+      ...adminKeepsHold,
       // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with
       // a missing role); not waiting for the WAL flush shortens the ACL lock below to the statements themselves.
       `SET LOCAL synchronous_commit = off`,
       `CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}${membership}`,
       ...(facts.version >= 160000 ? [`GRANT ${marker} TO ${r} WITH INHERIT FALSE, SET FALSE`] : []),
+      ...(!facts.superuser && facts.version < 160000 ? [`GRANT ${r} TO CURRENT_USER`] : []),
       `COMMENT ON ROLE ${r} IS ${escapeLiteral(COMMENT_PREFIX + input.grantId)}`,
     ];
     const settings: Record<string, string | undefined> = { ...this.#settings.role_settings };

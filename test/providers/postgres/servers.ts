@@ -67,7 +67,12 @@ export interface ProviderFixture {
   teardown(): Promise<void>;
 }
 
-export async function setUpProviderFixture(serverUrl: string, overrides: Partial<Record<string, unknown>> = {}): Promise<ProviderFixture> {
+export interface FixtureOptions {
+  /** The admin URL the provider gets (default: the server's superuser), made once the databases exist. */
+  readonly adminUrl?: (database: string, otherDatabase: string) => Promise<string>;
+}
+
+export async function setUpProviderFixture(serverUrl: string, overrides: Partial<Record<string, unknown>> = {}, options: FixtureOptions = {}): Promise<ProviderFixture> {
   const tag = randomBytes(4).toString('hex');
   const database = `lkpg_${tag}`;
   const otherDatabase = `lkpg_${tag}_other`;
@@ -80,7 +85,7 @@ export async function setUpProviderFixture(serverUrl: string, overrides: Partial
     `CREATE SCHEMA secret; CREATE TABLE secret.keys (id int, material text); INSERT INTO secret.keys VALUES (1, 'do not read');`,
   );
   const envName = `LATCHKEY_TEST_PG_ADMIN_${tag}`;
-  process.env[envName] = serverUrl;
+  process.env[envName] = options.adminUrl ? await options.adminUrl(database, otherDatabase) : serverUrl;
   const settings = postgresKind.targetSchema.parse({
     admin_url_env: envName,
     databases: [database, otherDatabase],
