@@ -17,8 +17,8 @@ async function psql(login: PostgresCredential, sql: string): Promise<string> {
 }
 
 const servers = [
-  { label: 'embedded PostgreSQL 18 with SCRAM passwords', url: () => inject('postgresUrl'), checksPasswords: true },
-  { label: 'the machine PostgreSQL 15 (trust auth)', url: () => LOCAL_PG15_URL, checksPasswords: false },
+  { label: 'embedded PostgreSQL 18 with SCRAM passwords', url: () => inject('postgresUrl'), checksPasswords: true, version16Plus: true },
+  { label: 'the machine PostgreSQL 15 (trust auth)', url: () => LOCAL_PG15_URL, checksPasswords: false, version16Plus: false },
 ];
 
 describe.each(servers)('PostgreSQL logins on $label', (server) => {
@@ -123,6 +123,13 @@ describe.each(servers)('PostgreSQL logins on $label', (server) => {
     await expect(client.query("INSERT INTO demo.customers (id, name, email, country) VALUES (99, 'Ken', 'k@x', 'US')")).rejects.toMatchObject({ code: '42501' });
   });
 
+
+  it.skipIf(!server.version16Plus)('a login cannot act as the marker role (PostgreSQL 16+: membership without SET)', async (ctx) => {
+    if (skipReason) ctx.skip(skipReason);
+    const { login } = await fx.issue({ database: fx.database, tables: ['demo.orders'] });
+    const client = await fx.connectAs(login);
+    await expect(client.query(`SET ROLE ${fx.marker}`)).rejects.toMatchObject({ code: '42501' });
+  });
 
   it.skipIf(!server.checksPasswords)('a login whose VALID UNTIL has passed is refused at sign-in', async (ctx) => {
     if (skipReason) ctx.skip(skipReason);
