@@ -13,6 +13,7 @@ import { GrantService } from './grants/service.js';
 import { createApp, type MountedRouter } from './http/app.js';
 import type { AppContext } from './http/context.js';
 import { Metrics } from './http/metrics.js';
+import { awsSessionRoutes } from './http/routes/aws-sessions.js';
 import { devIssuerRoutes } from './http/routes/dev-issuer.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { PostgresReplayStore } from './identity/replay-store.js';
@@ -176,6 +177,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const audited = await auditModule(context);
     cleanup.unshift(async () => audited.stop());
     const mounts: MountedRouter[] = [...audited.mounts];
+    // Provider-specific admin routes (absolute paths under /v1).
+    mounts.push({ path: '/', router: awsSessionRoutes(context) });
     if (devIssuer) mounts.push({ path: '/dev/oidc', router: devIssuerRoutes(devIssuer) });
     server.on('request', createApp(context, mounts));
 

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidRequest } from '../errors.js';
 import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 interface CertificateCredential {
@@ -40,9 +41,9 @@ export const run: CliVerb = async (args, io) => {
   const generate = values['generate'] === true;
   if (Boolean(csrPath) === generate) throw new InvalidRequest('pass exactly one of --csr FILE or --generate');
   const format = (values['format'] as string | undefined) ?? 'files';
-  if (!['files', 'json'].includes(format)) throw new InvalidRequest('--format expects files or json');
+  if (!['files', 'json', 'github'].includes(format)) throw new InvalidRequest('--format expects files, json or github');
   const out = values['out'] as string | undefined;
-  if (format === 'files' && !out) throw new InvalidRequest('--out DIR is required (or --format json)');
+  if (format !== 'json' && !out) throw new InvalidRequest('--out DIR is required (or --format json)');
 
   let scope: Record<string, unknown>;
   if (csrPath) {
@@ -76,6 +77,13 @@ export const run: CliVerb = async (args, io) => {
     chmodSync(join(dir, 'tls.key'), 0o600);
   }
   if (cred.pkcs12) writeFileSync(join(dir, 'tls.p12'), Buffer.from(cred.pkcs12, 'base64'), { mode: 0o600 });
+  if (format === 'github') {
+    // The key stays in the file (0600); its lines are masked in case a later step prints it.
+    await publishToGitHub(io, {
+      secrets: cred.privateKey ? [cred.privateKey] : [],
+      outputs: { 'certificate-grant-id': grant.id, 'certificate-dir': dir, 'certificate-serial': cred.serial, 'certificate-expires-at': grant.expiresAt, ...(cred.spiffeId ? { 'certificate-spiffe-id': cred.spiffeId } : {}) },
+    });
+  }
   io.stdout.write(
     `grant ${grant.id}\n  identity  ${cred.spiffeId ?? '(none)'}\n  serial    ${cred.serial}\n  expires   ${grant.expiresAt}\n  wrote     ${join(dir, 'tls.crt')}${cred.privateKey ? `, ${join(dir, 'tls.key')}` : ''}, ${join(dir, 'ca.crt')}${cred.pkcs12 ? `, ${join(dir, 'tls.p12')} (password: ${cred.pkcs12Password ?? 'see JSON'})` : ''}\n`,
   );

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { InvalidRequest } from '../errors.js';
 import { brokerUrl, callBroker, resolveToken } from './client.js';
 import { formatPostgresCredential, psqlEnvironment, type PostgresCredentialFormat } from './format-postgres.js';
+import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 /**
@@ -35,8 +36,8 @@ export const run: CliVerb = async (args, io) => {
     if (!match) throw new InvalidRequest(`--column expects schema.table=col1,col2, got ${JSON.stringify(spec)}`);
     columns[match[1] as string] = (match[2] as string).split(',').map((c) => c.trim()).filter(Boolean);
   }
-  const format = ((values['format'] as string | undefined) ?? 'uri') as PostgresCredentialFormat;
-  if (!['uri', 'env', 'pgpass', 'json'].includes(format)) throw new InvalidRequest('--format expects uri, env, pgpass or json');
+  const format = ((values['format'] as string | undefined) ?? 'uri') as PostgresCredentialFormat | 'github';
+  if (!['uri', 'env', 'pgpass', 'json', 'github'].includes(format)) throw new InvalidRequest('--format expects uri, env, pgpass, json or github');
   const exec = values['exec'] as string | undefined;
 
   const url = brokerUrl(values['url'] as string | undefined, io);
@@ -55,6 +56,18 @@ export const run: CliVerb = async (args, io) => {
   if (exec) {
     io.stderr.write(`latchkey: grant ${grant.id}, login ${String(grant.credential['user'])} until ${grant.expiresAt}\n`);
     return runWithCredential(exec, positionals, { ...process.env, ...psqlEnvironment(grant.credential as never) });
+  }
+  if (format === 'github') {
+    // Inside GitHub Actions: mask, then hand the login to later steps as PG* variables and outputs.
+    const env = psqlEnvironment(grant.credential as never);
+    const uri = String(grant.credential['uri']);
+    await publishToGitHub(io, {
+      secrets: [String(grant.credential['password']), uri],
+      env,
+      outputs: { 'postgres-grant-id': grant.id, 'postgres-url': uri, 'postgres-user': String(grant.credential['user']), 'postgres-expires-at': grant.expiresAt },
+    });
+    io.stdout.write(`latchkey: grant ${grant.id}, login ${String(grant.credential['user'])} until ${grant.expiresAt} (PG* variables set for later steps)\n`);
+    return 0;
   }
   io.stdout.write(formatPostgresCredential(grant.credential as never, format));
   return 0;

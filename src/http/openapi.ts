@@ -92,6 +92,15 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       },
       '/v1/whoami': { get: { summary: 'The verified identity and roles of the caller', security: bearer, responses: { '200': { description: 'Identity' }, '401': problem } } },
       '/v1/ca': { get: { summary: 'Trust bundles of the certificate targets (JSON, or PEM with Accept: application/x-pem-file or ?target=)', responses: { '200': { description: 'Bundles' } } } },
+      '/v1/targets/{target}/aws/revoke-sessions': {
+        post: {
+          summary: 'Deny every STS session of an AWS role issued before now (admin); STS credentials cannot be revoked one by one',
+          security: bearer,
+          parameters: [{ name: 'target', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['role'], properties: { role: { type: 'string' } } } } } },
+          responses: { '200': { description: 'The deny policy was attached and audited' }, '403': problem, '404': problem, '502': problem, '503': problem },
+        },
+      },
       '/v1/audit/events': { get: { summary: 'Audit events, filtered, in log order (auditors)', security: bearer, responses: { '200': { description: 'Events' }, '403': problem } } },
       '/v1/audit/export': { get: { summary: 'Stream audit events as JSONL or CSV (auditors)', security: bearer, responses: { '200': { description: 'Export' } } } },
       '/v1/audit/checkpoint': { get: { summary: 'Latest signed checkpoint (auditors)', security: bearer, responses: { '200': { description: 'Checkpoint' } } } },

