@@ -2,7 +2,7 @@
 // Receives { config, databaseUrl } over IPC, starts latchkey's full broker in
 // dev mode (dev issuer, generated CA), answers { url, dataDir, pid }; closes on
 // { close: true }. Target admin URLs come through this process's environment.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -28,6 +28,7 @@ process.once('message', async ({ config: raw, databaseUrl, expiryMaxSleepMs }) =
     process.on('message', async (message) => {
       if (!message?.close) return;
       await broker.close().catch(() => {});
+      rmSync(dataDir, { recursive: true, force: true });
       process.send({ closed: true }, () => process.exit(0));
     });
     process.send({ url: broker.url, dataDir, pid: process.pid });

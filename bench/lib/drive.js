@@ -7,7 +7,7 @@ import { memoryOf, resetPeakMemory } from './stats.js';
 /** Concurrent connections of every load run (broker and cfssl alike). */
 export const CONNECTIONS = 32;
 /** Longest measured run, seconds. */
-export const RUN_SECONDS = 8;
+export const RUN_SECONDS = 6;
 /** Most tokens minted for one run. */
 export const MAX_TOKENS = 20_000;
 
@@ -22,8 +22,8 @@ export async function mintTokens(issuer, count, file) {
 export async function driveBroker({ broker, issuer, body, dir, label, log }) {
   const url = `${broker.url}/v1/grants`;
   const warmFile = join(dir, `${label}-warm.tokens`);
-  await mintTokens(issuer, 200, warmFile);
-  const warm = await runLoadProcess({ url, body, tokensFile: warmFile, connections: CONNECTIONS, seconds: 5 });
+  await mintTokens(issuer, 100, warmFile);
+  const warm = await runLoadProcess({ url, body, tokensFile: warmFile, connections: CONNECTIONS, seconds: 4 });
   if (warm.ok === 0) throw new Error(`${label}: warm-up issued nothing (${JSON.stringify(warm.statusCodes)})`);
   const count = Math.max(1000, Math.min(MAX_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 1.3)));
   const file = join(dir, `${label}.tokens`);

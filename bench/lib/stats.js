@@ -71,3 +71,28 @@ export function round(value, digits = 3) {
   if (Math.abs(value) >= 10 ** digits) return Math.round(value);
   return Number(value.toPrecision(digits));
 }
+
+/**
+ * Measures several functions (sync or async) in alternating slices of
+ * `sliceMs`, `rounds` times, so a noisy neighbour slows them all alike.
+ * Returns ops/s per name.
+ */
+export async function interleavedOpsPerSecond(fns, { rounds = 6, sliceMs = 250, warmup = 100 } = {}) {
+  const totals = Object.fromEntries(Object.keys(fns).map((name) => [name, { ops: 0, ms: 0 }]));
+  for (const fn of Object.values(fns)) for (let i = 0; i < warmup; i += 1) await fn();
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [name, fn] of Object.entries(fns)) {
+      const started = performance.now();
+      let ops = 0;
+      let elapsed = 0;
+      while (elapsed < sliceMs) {
+        for (let i = 0; i < 20; i += 1) await fn();
+        ops += 20;
+        elapsed = performance.now() - started;
+      }
+      totals[name].ops += ops;
+      totals[name].ms += elapsed;
+    }
+  }
+  return Object.fromEntries(Object.entries(totals).map(([name, t]) => [name, (t.ops / t.ms) * 1000]));
+}
