@@ -243,16 +243,17 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
           `REASSIGN OWNED BY ${quoted} TO CURRENT_USER`,
           `DROP OWNED BY ${quoted}`,
         ]).catch((err: unknown) => {
-          // The database was dropped meanwhile: nothing left to clean there.
-          if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '3D000') throw err;
+          // The database was dropped meanwhile, or another replica dropped the role: nothing left to clean there.
+          const state = (err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate;
+          if (state !== '3D000' && state !== '42704') throw err;
         });
       }
       try {
-        await admin.query(`DROP ROLE IF EXISTS ${quoted}`);
+        await this.#query(admin, doing, () => admin.query(`DROP ROLE IF EXISTS ${quoted}`));
         break;
       } catch (err) {
         // Something new depends on the role (it was granted more meanwhile): clean again, a few times.
-        if (sqlState(err) !== '2BP01' || round >= 2) throw toProviderError(err, this.name, doing, this.#secrets);
+        if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '2BP01' || round >= 2) throw err;
       }
     }
     // A session that authenticated just before NOLOGIN may have registered late; it must not outlive its role.
@@ -350,11 +351,18 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     return { version: row.version, superuser: row.superuser };
   }
 
+  /** Runs one idempotent statement, again when another session changed the same catalog row at the same moment. */
   async #query<T>(pool: pg.Pool, doing: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (err) {
-      throw toProviderError(err, this.name, doing, this.#secrets);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (attempt < MAX_TRANSACTION_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(err) ?? '')) {
+          await sleep(5 + Math.random() * 20);
+          continue;
+        }
+        throw toProviderError(err, this.name, doing, this.#secrets);
+      }
     }
   }
 
@@ -372,20 +380,22 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       } catch (err) {
         throw toProviderError(err, this.name, doing, this.#secrets);
       }
-      let broken = false;
+      let failure: unknown;
       try {
         await client.query(batch);
-        return;
       } catch (err) {
-        // The failed statement left the transaction aborted; end it before the connection goes back.
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        if (attempt < MAX_TRANSACTION_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(err) ?? '')) continue;
-        throw toProviderError(err, this.name, doing, this.#secrets);
-      } finally {
-        client.release(broken);
+        failure = err ?? new Error('query failed');
       }
+      let broken = false;
+      // A failed statement leaves the transaction aborted; end it before the connection goes back.
+      if (failure !== undefined) await client.query('ROLLBACK').catch(() => (broken = true));
+      client.release(broken);
+      if (failure === undefined) return;
+      if (attempt < MAX_TRANSACTION_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(failure) ?? '')) {
+        await sleep(5 + Math.random() * 20);
+        continue;
+      }
+      throw toProviderError(failure, this.name, doing, this.#secrets);
     }
   }
 

@@ -228,6 +228,21 @@ describe.each(servers)('PostgreSQL logins on $label', (server) => {
       expect(await roleExists(providerRef)).toBe(false);
     });
 
+    test('many grants and revocations at once on the same tables all succeed, and every revoked role is gone', async () => {
+      const first = await Promise.all(Array.from({ length: 12 }, () => fx.issue({ database: fx.database, tables: ['demo.orders', 'demo.customers'] })));
+      const refs = first.map((g) => g.providerRef);
+      // Every role revoked twice at once (two replicas racing), while more grants are made.
+      const [, second] = await Promise.all([
+        Promise.all([...refs, ...refs].map((providerRef) => fx.provider.revoke({ grantId: 'g', providerRef, reason: 'expired' }))),
+        Promise.all(Array.from({ length: 6 }, () => fx.issue({ database: fx.database, tables: ['demo.orders'] }))),
+      ]);
+      const left = (await fx.provider.listIssued()).map((a) => a.providerRef);
+      for (const ref of refs) expect(left).not.toContain(ref);
+      for (const grant of second) expect(left).toContain(grant.providerRef);
+      const client = await fx.connectAs(second[0]!.login);
+      expect((await client.query('SELECT count(*)::int AS n FROM demo.orders')).rows).toEqual([{ n: 5 }]);
+    });
+
     test('refuses to drop a role that is not in the marker group', async () => {
       const victim = `lkt_not_ours_${fx.marker}`;
       await adminQuery(fx.serverUrl, `CREATE ROLE ${victim} LOGIN`);
