@@ -19,9 +19,9 @@ interface PgLikeError {
   readonly message?: unknown;
 }
 
-/** The SQLSTATE of a server error, if the error came from the server. */
+/** The SQLSTATE of a server error, or of the LatchkeyError `toProviderError` made from one. */
 export function sqlState(err: unknown): string | undefined {
-  const code = (err as PgLikeError | null)?.code;
+  const code = err instanceof LatchkeyError ? err.detail['sqlstate'] : (err as PgLikeError | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 

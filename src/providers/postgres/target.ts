@@ -177,7 +177,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     try {
       await this.#transaction(scope.database, 'issuing a login', this.#issueStatements(role, verifier, scope, input, facts));
     } catch (err) {
-      const state = (err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate;
+      const state = sqlState(err);
       if (state === '3D000') {
         throw new InvalidScope(`database ${scope.database} does not exist on target ${this.name}`, { database: scope.database });
       }
@@ -244,7 +244,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
           `DROP OWNED BY ${quoted}`,
         ]).catch((err: unknown) => {
           // The database was dropped meanwhile, or another replica dropped the role: nothing left to clean there.
-          const state = (err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate;
+          const state = sqlState(err);
           if (state !== '3D000' && state !== '42704') throw err;
         });
       }
@@ -253,7 +253,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
         break;
       } catch (err) {
         // Something new depends on the role (it was granted more meanwhile): clean again, a few times.
-        if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '2BP01' || round >= 2) throw err;
+        if (sqlState(err) !== '2BP01' || round >= 2) throw err;
       }
     }
     // A session that authenticated just before NOLOGIN may have registered late; it must not outlive its role.
@@ -504,5 +504,5 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
 
 function ignoreMissingRole(err: unknown): void {
   // Dropped by someone else since we looked: the rest of revoke copes.
-  if ((err as { detail?: { sqlstate?: unknown } }).detail?.sqlstate !== '42704') throw err;
+  if (sqlState(err) !== '42704') throw err;
 }
