@@ -9,8 +9,19 @@ export interface Queryable {
 export class Database implements Queryable {
   readonly pool: pg.Pool;
 
-  constructor(connectionString: string, poolSize = 10) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5000 });
+  /**
+   * `asynchronousCommit`: commit without waiting for the WAL flush. Safe for
+   * grant state because every answer the broker gives waits for a synchronous
+   * audit commit first, and PostgreSQL flushes WAL in order: that flush makes
+   * every earlier state change durable too (see broker.ts).
+   */
+  constructor(connectionString: string, poolSize = 10, options: { asynchronousCommit?: boolean } = {}) {
+    this.pool = new pg.Pool({
+      connectionString,
+      max: poolSize,
+      connectionTimeoutMillis: 5000,
+      ...(options.asynchronousCommit ? { options: '-c synchronous_commit=off' } : {}),
+    });
     // An idle client that dies (server restart) must not crash the broker.
     this.pool.on('error', () => {});
   }
