@@ -178,7 +178,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     });
 
     const context: AppContext = { config, clock, logger, db, audit, policy, verifier, grants, metrics, publicUrl, targets, targetErrors, devMode, dataDir };
-    const audited = await auditModule(context);
+    const audited = await auditModule(context, { checkpointIntervalMs: config.server.checkpoint_interval * 1000 });
     cleanup.unshift(async () => audited.stop());
     const mounts: MountedRouter[] = [...audited.mounts];
     // Provider-specific admin routes (absolute paths under /v1).

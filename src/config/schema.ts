@@ -105,6 +105,8 @@ export const configSchema = z.strictObject({
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       /** Longest grant any rule may give. */
       max_ttl: duration('grant lifetime').default(900),
+      /** How often the audit log's checkpoint is signed while it grows. */
+      checkpoint_interval: duration('interval').default(60),
       /** Seconds between reconciliation sweeps (orphans, retries). */
       reconcile_interval: duration('interval').default(60),
     })
