@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { brokerUrl, resolveToken } from './client.js';
+import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
 import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
@@ -32,21 +33,25 @@ export const run: CliVerb = async (args, io) => {
     ttl: { type: 'string' },
     reason: { type: 'string' },
     format: { type: 'string' },
+    claim: { type: 'string' },
     url: { type: 'string' },
     token: { type: 'string' },
   });
   const target = values['target'] as string | undefined;
-  if (!target) throw new InvalidRequest('--target is required (the certificate target, e.g. dev-mesh)');
+  const claim = values['claim'] as string | undefined;
+  if (!target && !claim) throw new InvalidRequest('--target is required (the certificate target, e.g. dev-mesh)');
   const csrPath = values['csr'] as string | undefined;
   const generate = values['generate'] === true;
-  if (Boolean(csrPath) === generate) throw new InvalidRequest('pass exactly one of --csr FILE or --generate');
+  if (!claim && Boolean(csrPath) === generate) throw new InvalidRequest('pass exactly one of --csr FILE or --generate');
   const format = (values['format'] as string | undefined) ?? 'files';
   if (!['files', 'json', 'github'].includes(format)) throw new InvalidRequest('--format expects files, json or github');
   const out = values['out'] as string | undefined;
   if (format !== 'json' && !out) throw new InvalidRequest('--out DIR is required (or --format json)');
 
-  let scope: Record<string, unknown>;
-  if (csrPath) {
+  let scope: Record<string, unknown> = {};
+  if (claim) {
+    // the scope was decided when the grant was requested
+  } else if (csrPath) {
     let csr: string;
     try {
       csr = readFileSync(resolve(io.cwd, csrPath), 'utf8');
@@ -59,17 +64,17 @@ export const run: CliVerb = async (args, io) => {
   }
   const url = brokerUrl(values['url'] as string | undefined, io);
   const token = await resolveToken(values['token'] as string | undefined, io);
-  const grant = await callBroker<{ id: string; expiresAt: string; credential: CertificateCredential }>(url, 'POST', '/v1/grants', {
-    token,
-    body: { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) },
-  });
+  const grant = claim
+    ? await claimApprovedGrant<CertificateCredential>(url, token, claim)
+    : await requestGrant<CertificateCredential>(url, token, { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) });
+  if (!grant.credential) return reportPending(io, grant, `latchkey grant cert --claim ${grant.id} --out DIR`);
   if (format === 'json') {
     io.stdout.write(`${JSON.stringify(grant, null, 2)}\n`);
     return 0;
   }
   const dir = resolve(io.cwd, out as string);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const cred = grant.credential;
+  const cred = grant.credential as CertificateCredential;
   writeFileSync(join(dir, 'tls.crt'), [cred.certificate, ...(cred.chain ?? [])].join(''));
   writeFileSync(join(dir, 'ca.crt'), cred.trustBundle);
   if (cred.privateKey) {

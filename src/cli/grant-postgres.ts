@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { brokerUrl, resolveToken } from './client.js';
+import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
 import { formatPostgresCredential, psqlEnvironment, type PostgresCredentialFormat } from './format-postgres.js';
 import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
@@ -21,15 +22,19 @@ export const run: CliVerb = async (args, io) => {
     exec: { type: 'string' },
     ttl: { type: 'string' },
     reason: { type: 'string' },
+    claim: { type: 'string' },
     url: { type: 'string' },
     token: { type: 'string' },
   }, true);
   const target = values['target'] as string | undefined;
   const database = values['database'] as string | undefined;
   const tables = (values['table'] as string[] | undefined) ?? [];
-  if (!target) throw new InvalidRequest('--target is required (the postgres target, e.g. dev-db)');
-  if (!database) throw new InvalidRequest('--database is required');
-  if (tables.length === 0) throw new InvalidRequest('at least one --table schema.table is required');
+  const claim = values['claim'] as string | undefined;
+  if (!claim) {
+    if (!target) throw new InvalidRequest('--target is required (the postgres target, e.g. dev-db)');
+    if (!database) throw new InvalidRequest('--database is required');
+    if (tables.length === 0) throw new InvalidRequest('at least one --table schema.table is required');
+  }
   const columns: Record<string, string[]> = {};
   for (const spec of (values['column'] as string[] | undefined) ?? []) {
     const match = /^(.+)=(.+)$/.exec(spec);
@@ -43,33 +48,34 @@ export const run: CliVerb = async (args, io) => {
   const url = brokerUrl(values['url'] as string | undefined, io);
   const token = await resolveToken(values['token'] as string | undefined, io);
   const privileges = values['privilege'] as string[] | undefined;
-  const grant = await callBroker<{ id: string; expiresAt: string; credential: Record<string, unknown> }>(url, 'POST', '/v1/grants', {
-    token,
-    body: {
+  const grant = claim
+    ? await claimApprovedGrant<Record<string, unknown>>(url, token, claim)
+    : await requestGrant<Record<string, unknown>>(url, token, {
       kind: 'postgres',
       target,
       scope: { database, tables, ...(Object.keys(columns).length ? { columns } : {}), ...(privileges ? { privileges: privileges.map((p) => p.toUpperCase()) } : {}) },
       ...(values['ttl'] ? { ttl: values['ttl'] } : {}),
       ...(values['reason'] ? { reason: values['reason'] } : {}),
-    },
-  });
+    });
+  if (!grant.credential) return reportPending(io, grant, `latchkey grant postgres --claim ${grant.id}`);
+  const credential = grant.credential;
   if (exec) {
-    io.stderr.write(`latchkey: grant ${grant.id}, login ${String(grant.credential['user'])} until ${grant.expiresAt}\n`);
-    return runWithCredential(exec, positionals, { ...process.env, ...psqlEnvironment(grant.credential as never) });
+    io.stderr.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt}\n`);
+    return runWithCredential(exec, positionals, { ...process.env, ...psqlEnvironment(credential as never) });
   }
   if (format === 'github') {
     // Inside GitHub Actions: mask, then hand the login to later steps as PG* variables and outputs.
-    const env = psqlEnvironment(grant.credential as never);
-    const uri = String(grant.credential['uri']);
+    const env = psqlEnvironment(credential as never);
+    const uri = String(credential['uri']);
     await publishToGitHub(io, {
-      secrets: [String(grant.credential['password']), uri],
+      secrets: [String(credential['password']), uri],
       env,
-      outputs: { 'postgres-grant-id': grant.id, 'postgres-url': uri, 'postgres-user': String(grant.credential['user']), 'postgres-expires-at': grant.expiresAt },
+      outputs: { 'postgres-grant-id': grant.id, 'postgres-url': uri, 'postgres-user': String(credential['user']), 'postgres-expires-at': grant.expiresAt },
     });
-    io.stdout.write(`latchkey: grant ${grant.id}, login ${String(grant.credential['user'])} until ${grant.expiresAt} (PG* variables set for later steps)\n`);
+    io.stdout.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt} (PG* variables set for later steps)\n`);
     return 0;
   }
-  io.stdout.write(formatPostgresCredential(grant.credential as never, format));
+  io.stdout.write(formatPostgresCredential(credential as never, format));
   return 0;
 };
 

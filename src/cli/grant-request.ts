@@ -1,0 +1,33 @@
+import { callBroker } from './client.js';
+import type { CliIO } from './io.js';
+
+/** What `POST /v1/grants` (or `/claim`) answers; `credential` is absent while approval is pending. */
+export interface GrantAnswer<C> {
+  readonly id: string;
+  readonly status: string;
+  readonly expiresAt: string;
+  readonly credential?: C;
+  readonly message?: string;
+}
+
+/** Exit code of a grant verb whose request waits for someone else's approval. */
+export const EXIT_PENDING_APPROVAL = 3;
+
+export function requestGrant<C>(url: string, token: string, body: Record<string, unknown>): Promise<GrantAnswer<C>> {
+  return callBroker<GrantAnswer<C>>(url, 'POST', '/v1/grants', { token, body });
+}
+
+/** Issues an approved grant to its requester; the approver never sees the credential. */
+export function claimApprovedGrant<C>(url: string, token: string, grantId: string): Promise<GrantAnswer<C>> {
+  return callBroker<GrantAnswer<C>>(url, 'POST', `/v1/grants/${encodeURIComponent(grantId)}/claim`, { token, body: {} });
+}
+
+/** Tells the requester who must act, and how to collect the credential afterwards. */
+export function reportPending(io: CliIO, grant: GrantAnswer<unknown>, claimCommand: string): number {
+  io.stderr.write(
+    `latchkey: grant ${grant.id} waits for approval by someone with the approver role (latchkey approve ${grant.id}).\n` +
+      `latchkey: once approved, collect it with: ${claimCommand}\n`,
+  );
+  io.stdout.write(`${grant.id}\n`);
+  return EXIT_PENDING_APPROVAL;
+}

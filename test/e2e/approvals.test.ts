@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CliIO } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import { seedDemoSchema } from '../../src/providers/postgres/index.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+
+// Sensitive tables wait for another person's approval; the credential goes to the requester only.
+describe('grants that need someone else’s approval', () => {
+  const tag = randomBytes(4).toString('hex');
+  const database = `lkappr_${tag}`;
+  const envVar = `LK_APPR_PG_${tag}`;
+  let t: TestBroker;
+
+  beforeAll(async () => {
+    const serverUrl = inject('postgresUrl');
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    await seedDemoSchema(serverUrl.replace(/\/postgres$/, `/${database}`));
+    process.env[envVar] = serverUrl;
+    t = await startTestBroker({
+      configure: (sso) => ({
+        issuers: [{ name: 'sso', issuer: sso.url, audience: sso.audience, allow_insecure_http: true, subject_claim: 'email' }],
+        targets: { warehouse: { kind: 'postgres', admin_url_env: envVar, sslmode: 'disable', databases: [database], tables: ['demo.*'], marker_role: `lkm_appr_${tag}` } },
+        rules: [{
+          name: 'payments-with-approval', issuer: 'sso', when: { groups: { contains: 'analytics' }, amr: { contains: 'hwk' } },
+          allow: [{ kind: 'postgres', target: 'warehouse', databases: [database], tables: ['demo.payments'], require_approval: true }],
+        }],
+        roles: { approver: [{ issuer: 'sso', when: { groups: { contains: 'approvers' } } }] },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const analyst = () => t.issuer.ssoToken({ email: 'ana@example.com', groups: ['analytics', 'approvers'] });
+  const approver = () => t.issuer.ssoToken({ email: 'bo@example.com', groups: ['approvers'] });
+  const request = async () =>
+    t.call('POST', '/v1/grants', { token: await analyst(), body: { kind: 'postgres', target: 'warehouse', scope: { database, tables: ['demo.payments'] }, reason: 'INC-42' } });
+
+  it('waits for approval, refuses self-approval, and issues to the requester once approved', async () => {
+    const pending = await request();
+    expect(pending.status).toBe(202);
+    expect(pending.body).toMatchObject({ status: 'pending_approval', reason: 'INC-42' });
+    expect(pending.body.credential).toBeUndefined();
+    const id = pending.body.id as string;
+
+    // The requester holds the approver role too, but may not approve its own grant.
+    const self = await t.call('POST', `/v1/grants/${id}/approve`, { token: await analyst() });
+    expect(self.status).toBe(403);
+    expect(self.body.detail).toContain('someone other than its requester');
+    // Claiming before approval is a conflict.
+    expect((await t.call('POST', `/v1/grants/${id}/claim`, { token: await analyst() })).status).toBe(409);
+
+    const queue = await t.call('GET', '/v1/grants/pending', { token: await approver() });
+    expect(queue.body.grants.map((g: { id: string }) => g.id)).toContain(id);
+    const approved = await t.call('POST', `/v1/grants/${id}/approve`, { token: await approver(), body: { note: 'looked at INC-42' } });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ status: 'approved', approvedBy: 'sso:bo@example.com' });
+    expect(approved.body.credential).toBeUndefined();
+
+    // Someone else cannot collect it.
+    expect((await t.call('POST', `/v1/grants/${id}/claim`, { token: await approver() })).status).toBe(404);
+    const claimed = await t.call('POST', `/v1/grants/${id}/claim`, { token: await analyst() });
+    expect(claimed.status).toBe(201);
+    const client = new pg.Client({ connectionString: claimed.body.credential.uri });
+    await client.connect();
+    expect((await client.query('SELECT count(*)::int AS n FROM demo.payments')).rows[0].n).toBeGreaterThan(0);
+    await client.end();
+    expect((await t.call('POST', `/v1/grants/${id}/claim`, { token: await analyst() })).status).toBe(409);
+
+    const events = await t.broker.context.db.query('SELECT type FROM audit_events WHERE grant_id = $1 ORDER BY seq', [id]);
+    expect(events.rows.map((r) => r.type)).toEqual(['grant.pending_approval', 'grant.approved', 'grant.requested', 'grant.issued']);
+  });
+
+  it('ends a denied request for good', async () => {
+    const pending = await request();
+    const denied = await t.call('POST', `/v1/grants/${pending.body.id}/deny`, { token: await approver() });
+    expect(denied.body).toMatchObject({ status: 'denied', endReason: 'approval_denied' });
+    expect((await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await analyst() })).status).toBe(409);
+  });
+
+  it('tells a CLI user who must act and how to collect the login (exit 3)', async () => {
+    let stdout = '';
+    let stderr = '';
+    const io: CliIO = {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: { LATCHKEY_URL: t.url, LATCHKEY_TOKEN: await analyst() },
+      cwd: process.cwd(),
+    };
+    const code = await main(['grant', 'postgres', '--target', 'warehouse', '--database', database, '--table', 'demo.payments'], io);
+    expect(code).toBe(3);
+    const id = stdout.trim();
+    expect(stderr).toContain(`latchkey approve ${id}`);
+    expect(stderr).toContain(`latchkey grant postgres --claim ${id}`);
+  });
+});
