@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/log.js';
@@ -89,6 +89,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.server.log_level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'latchkey' } });
   const dataDir = resolve(config.data_dir);
+  const host = options.host ?? config.server.host;
+  if (!devMode && !config.server.public_url && ['0.0.0.0', '::', ''].includes(host)) {
+    // The URL goes into audit checkpoint origins and the OpenAPI document: "0.0.0.0" is nobody's address.
+    throw new ConfigError(`${config.source}: server.public_url: required when server.host is ${host || 'empty'} (the URL callers use, e.g. https://latchkey.example.com)`);
+  }
   if (devMode) mkdirSync(dataDir, { recursive: true });
 
   // Database: given, or embedded (dev mode only; production must name its server).
@@ -122,9 +127,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       logger.warn({ rule: finding.rule, code: finding.code, path: finding.path }, `policy: ${finding.message}`);
     }
 
-    // Listen first: the dev issuer's URL contains the port.
+    // Listen first: the dev issuer's URL contains the port. Until the app is attached,
+    // requests are answered 503 rather than left hanging.
     const server = createServer();
-    const host = options.host ?? config.server.host;
+    const starting = (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+      res.end(JSON.stringify({ type: 'https://latchkey.dev/problems/starting', title: 'Starting', status: 503, code: 'starting', detail: 'the broker is starting' }));
+    };
+    server.on('request', starting);
     await new Promise<void>((ok, bad) => {
       server.once('error', bad);
       server.listen(options.port ?? config.server.port, host, () => ok());
@@ -184,6 +194,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     // Provider-specific admin routes (absolute paths under /v1).
     mounts.push({ path: '/', router: awsSessionRoutes(context) });
     if (devIssuer) mounts.push({ path: '/dev/oidc', router: devIssuerRoutes(devIssuer) });
+    server.off('request', starting);
     server.on('request', createApp(context, mounts));
 
     const runReconcile = () => reconcile({ db: stateDb, store: grants.store, audit, clock, logger, targets, ...(options.issuingGraceMs === undefined ? {} : { issuingGraceMs: options.issuingGraceMs }) });

@@ -62,6 +62,12 @@ describe('latchkey serve', () => {
     expect(r.stderr).toContain('audit_signing_key_file');
   });
 
+  it('refuses to listen on every interface without a public URL', async () => {
+    const r = await runCli(['serve', '--config', writeConfig('f.yaml', production({ server: { host: '0.0.0.0', port: 0 } }))], { env: { DATABASE_URL: db.url } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('server.public_url');
+  });
+
   it('refuses an invalid file, naming the file and each dotted path', async () => {
     const broken = production({ server: { port: 'eighty' }, rules: [{ name: 'x', issuer: 'nobody', allow: [{ kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/u' }] }] });
     const path = writeConfig('d.yaml', broken);
