@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalJson } from '../audit/canonical.js';
 import type { AllowEntry, Config, RuleEntry } from '../config/load.js';
 import type { RoleName } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
@@ -43,7 +43,7 @@ function describeAllowances(rule: RuleEntry): string {
 
 /** SHA-256 (hex) of the JCS form of everything that decides who gets what. */
 function policyHash(config: Config): string {
-  const text = canonicalize({ issuers: config.issuers, targets: config.targets, rules: config.rules, roles: config.roles });
+  const text = canonicalJson({ issuers: config.issuers, targets: config.targets, rules: config.rules, roles: config.roles });
   if (text === undefined) throw new TypeError('policy is not serialisable');
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
