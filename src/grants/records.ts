@@ -100,23 +100,11 @@ export function toGrantRecord(row: GrantRow): GrantRecord {
   };
 }
 
-export interface NewGrant {
-  readonly id: string;
-  readonly status: 'issuing' | 'pending_approval';
-  readonly issuer: string;
-  readonly subject: string;
-  readonly claims: Readonly<Record<string, unknown>>;
-  readonly rule: string;
-  readonly policyHash: string;
-  readonly kind: string;
-  readonly target: string;
-  readonly scope: unknown;
-  readonly reason: string | null;
-  readonly requestId: string;
-  readonly createdAt: Date;
-  readonly expiresAt: Date;
-  readonly revokeOnExpiry: boolean;
-}
+/** What is known of a grant when it is first recorded. */
+export type NewGrant = Pick<
+  GrantRecord,
+  'id' | 'issuer' | 'subject' | 'claims' | 'rule' | 'policyHash' | 'kind' | 'target' | 'scope' | 'reason' | 'requestId' | 'createdAt' | 'expiresAt' | 'revokeOnExpiry'
+> & { readonly status: 'issuing' | 'pending_approval' };
 
 /** SQL for the `grants` table; the lifecycle logic lives in GrantService. */
 export class GrantStore {

@@ -123,6 +123,12 @@ describe('certificate grants over HTTP', () => {
     expect(unknown.body.code).toBe('unknown_target');
   });
 
+  it('refuses a body over the size limit with a 413 before reading the token', async () => {
+    const res = await t.call('POST', '/v1/grants', { token: await t.issuer.githubToken(), body: { kind: 'certificate', target: 'mesh', scope: { csr: 'x'.repeat(100_000) } } });
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe('body_too_large');
+  });
+
   it('refuses requests without a token, with a request id on the problem', async () => {
     const res = await t.call('POST', '/v1/grants', { body: { kind: 'certificate', target: 'mesh' } });
     expect(res.status).toBe(401);
