@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -224,17 +226,23 @@ describe('appends from two brokers at once', () => {
   let t: Awaited<ReturnType<typeof createMigratedDatabase>>;
   afterAll(async () => t.drop());
 
-  it('produce one consistent tree with every event exactly once', async () => {
+  it('as two processes, produce one consistent tree with every event exactly once', async () => {
     t = await createMigratedDatabase();
     const clock = new ManualClock();
-    const pools = [new Database(t.url, 4), new Database(t.url, 4)];
-    const logs = pools.map((db) => new AuditLog(db, clock));
-    try {
-      await Promise.all(
-        logs.map((log, broker) =>
-          Promise.all(Array.from({ length: 5000 }, (_, i) => log.append({ ...grantEvent(i), requestId: `broker-${broker}-${i}` }))),
-        ),
-      );
+    // Two OS processes, each with its own pool and AuditLog, as two replicas would be.
+    const script = fileURLToPath(new URL('../support/append-process.mjs', import.meta.url));
+    const exits = await Promise.all(
+      ['broker-0', 'broker-1'].map(
+        (name) =>
+          new Promise<number | null>((resolve, reject) => {
+            const child = spawn(process.execPath, [script, t.url, name, '5000'], { stdio: ['ignore', 'ignore', 'inherit'] });
+            child.on('error', reject);
+            child.on('exit', (code) => resolve(code));
+          }),
+      ),
+    );
+    expect(exits).toEqual([0, 0]);
+    {
       const counts = await t.db.query<{ n: string; distinct_requests: string; max: string }>(
         'SELECT count(*) AS n, count(DISTINCT request_id) AS distinct_requests, max(seq) AS max FROM audit_events',
       );
@@ -250,9 +258,6 @@ describe('appends from two brokers at once', () => {
       });
       expect(report.problem).toBeUndefined();
       expect(report).toMatchObject({ ok: true, events: 10000 });
-    } finally {
-      await Promise.all(logs.map((l) => l.close()));
-      await Promise.all(pools.map((p) => p.close()));
     }
   });
 });
