@@ -32,6 +32,9 @@ export async function driveBroker({ broker, issuer, body, dir, label, log }) {
   resetPeakMemory(broker.pid);
   log(`${label}: load`);
   const run = await runLoadProcess({ url, body, tokensFile: file, connections: CONNECTIONS, seconds: RUN_SECONDS });
+  // Requests the generator abandoned at its time bound are still being served: let them finish
+  // before anyone closes the broker, so the audit check sees steady state, not shutdown.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
   return { ...run, peakMB: memoryOf(broker.pid).peakMB, warmOk: warm.ok };
 }
 
