@@ -15,6 +15,7 @@ import type { AppContext } from './http/context.js';
 import { Metrics } from './http/metrics.js';
 import { awsSessionRoutes } from './http/routes/aws-sessions.js';
 import { devIssuerRoutes } from './http/routes/dev-issuer.js';
+import { loginRoutes } from './http/routes/login.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { PostgresReplayStore } from './identity/replay-store.js';
 import { createIdentityVerifier } from './identity/verifier.js';
@@ -193,6 +194,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const mounts: MountedRouter[] = [...audited.mounts];
     // Provider-specific admin routes (absolute paths under /v1).
     mounts.push({ path: '/', router: awsSessionRoutes(context) });
+    mounts.push({ path: '/', router: loginRoutes(context) });
     if (devIssuer) mounts.push({ path: '/dev/oidc', router: devIssuerRoutes(devIssuer) });
     server.off('request', starting);
     server.on('request', createApp(context, mounts));

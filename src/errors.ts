@@ -109,6 +109,16 @@ export class TokenReplayed extends TokenRejected {
   override readonly code = 'token_replayed';
 }
 
+/** The laptop's sign-in (`latchkey login`) is missing, expired or can no longer be refreshed: sign in again. */
+export class LoginRequired extends TokenRejected {
+  override readonly code = 'login_required';
+}
+
+/** `latchkey login` did not complete: the sign-in was refused, did not match what was sent, or timed out. */
+export class LoginFailed extends TokenRejected {
+  override readonly code = 'login_failed';
+}
+
 // ---- authorization (403) --------------------------------------------------
 
 /** Policy said no. `detail.reasons` carries what the caller may see of why. */

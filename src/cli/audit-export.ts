@@ -19,7 +19,7 @@ export const run: CliVerb = async (args, io) => {
   const format = (values['format'] as string | undefined) ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new InvalidRequest('--format: expected jsonl or csv');
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
   const query = filterQuery(values);
   query.set('format', format);
   const checkpointOut = values['checkpoint-out'] as string | undefined;

@@ -28,7 +28,7 @@ export const run: CliVerb = async (args, io) => {
     ...filterOptions(), limit: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
   });
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
   const query = filterQuery(values);
   query.set('limit', (values['limit'] as string | undefined) ?? '100');
   let cursor: string | null = null;

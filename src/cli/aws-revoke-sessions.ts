@@ -20,7 +20,7 @@ export const run: CliVerb = async (args, io) => {
   const role = values['role'] as string | undefined;
   if (!target || !role) throw new InvalidRequest('latchkey aws revoke-sessions: --target and --role are required');
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, values['audience'] as string | undefined);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url, audience: values['audience'] as string | undefined });
   const answer = await callBroker<Record<string, unknown>>(url, 'POST', `/v1/targets/${encodeURIComponent(target)}/aws/revoke-sessions`, {
     token,
     body: { role },

@@ -1,5 +1,6 @@
 import { InvalidRequest, LatchkeyError } from '../errors.js';
 import type { CliIO } from './io.js';
+import type { TokenPurpose } from './session-store.js';
 
 /** An error the broker answered with (problem+json), shown to the user as it came. */
 export class BrokerRefused extends LatchkeyError {
@@ -20,18 +21,36 @@ export function brokerUrl(flag: string | undefined, io: CliIO): string {
   return (flag ?? io.env['LATCHKEY_URL'] ?? 'http://127.0.0.1:8420').replace(/\/+$/, '');
 }
 
+/** What `resolveToken` needs to know besides the --token flag. */
+export interface ResolveTokenOptions {
+  /**
+   * `issue` for calls that burn the token's jti (POST /v1/grants, /claim): a
+   * stored sign-in then hands out an ID token no call has used. `read` for
+   * everything else: the stored ID token may be reused.
+   */
+  readonly purpose: TokenPurpose;
+  /** The broker's URL: names the stored sign-in (`latchkey login`). */
+  readonly broker: string;
+  /** Audience of the GitHub Actions token (default LATCHKEY_AUDIENCE or `latchkey`). */
+  readonly audience?: string | undefined;
+}
+
 /**
- * Finds the caller's OIDC token: --token, LATCHKEY_TOKEN, or inside GitHub
- * Actions the workflow's own token (requested with the given audience).
+ * Finds the caller's OIDC token: --token, LATCHKEY_TOKEN, inside GitHub
+ * Actions the workflow's own token (requested with the given audience), and
+ * last the sign-in `latchkey login` stored for this broker.
  */
-export async function resolveToken(flag: string | undefined, io: CliIO, audience?: string): Promise<string> {
+export async function resolveToken(flag: string | undefined, io: CliIO, options: ResolveTokenOptions): Promise<string> {
   const token = flag ?? io.env['LATCHKEY_TOKEN'];
   if (token) return token.trim();
   if (io.env['ACTIONS_ID_TOKEN_REQUEST_URL'] && io.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']) {
     const { fetchGitHubActionsToken } = await import('./github-actions.js');
-    return fetchGitHubActionsToken(io.env, audience ?? io.env['LATCHKEY_AUDIENCE'] ?? 'latchkey');
+    return fetchGitHubActionsToken(io.env, options.audience ?? io.env['LATCHKEY_AUDIENCE'] ?? 'latchkey');
   }
-  throw new InvalidRequest('no token: pass --token, set LATCHKEY_TOKEN, or run inside GitHub Actions with permissions: id-token: write');
+  const { sessionToken } = await import('./session-store.js');
+  const stored = await sessionToken(options.broker, io.env, options.purpose);
+  if (stored) return stored;
+  throw new InvalidRequest('no token: run latchkey login (SSO in the browser), pass --token, set LATCHKEY_TOKEN, or run inside GitHub Actions with permissions: id-token: write');
 }
 
 /** Calls the broker's JSON API; a problem+json answer becomes BrokerRefused. */

@@ -24,7 +24,7 @@ export const run: CliVerb = async (args, io) => {
   const role = values['role'] as string | undefined;
   if (!target || !role) throw new InvalidRequest('latchkey credential-process: --target and --role are required');
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, values['audience'] as string | undefined);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url, audience: values['audience'] as string | undefined });
   const grant = await requestAwsGrant({ url, token, target, role, ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}) });
   io.stdout.write(credentialProcessJson(grant.credential));
   return 0;

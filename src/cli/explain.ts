@@ -31,7 +31,7 @@ export const run: CliVerb = async (args, io) => {
     }
   }
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
   const answer = await callBroker<Explanation>(url, 'POST', '/v1/explain', {
     token,
     body: { kind: values['kind'], target: values['target'], scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}) },

@@ -159,7 +159,7 @@ export const run: CliVerb = async (args, io) => {
     throw new InvalidRequest(`latchkey grant aws: --format must be one of ${AWS_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   }
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, values['audience'] as string | undefined);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url, audience: values['audience'] as string | undefined });
   const grant = await requestAwsGrant({
     url,
     token,

@@ -63,7 +63,7 @@ export const run: CliVerb = async (args, io) => {
     scope = { generate: true, ...(values['key-type'] ? { keyType: values['key-type'] } : {}), ...(values['pkcs12'] ? { pkcs12: true } : {}) };
   }
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url });
   const grant = claim
     ? await claimApprovedGrant<CertificateCredential>(url, token, claim)
     : await requestGrant<CertificateCredential>(url, token, { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) });

@@ -46,7 +46,7 @@ export const run: CliVerb = async (args, io) => {
   const exec = values['exec'] as string | undefined;
 
   const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io);
+  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url });
   const privileges = values['privilege'] as string[] | undefined;
   const grant = claim
     ? await claimApprovedGrant<Record<string, unknown>>(url, token, claim)

@@ -9,7 +9,7 @@ function grantVerb(name: string, method: 'GET' | 'POST' | 'DELETE', path: (id: s
     const id = positionals[0];
     if (!id) throw new InvalidRequest(`usage: latchkey ${name} GRANT_ID`);
     const url = brokerUrl(values['url'] as string | undefined, io);
-    const token = await resolveToken(values['token'] as string | undefined, io);
+    const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
     const grant = await callBroker<Record<string, unknown>>(url, method, path(encodeURIComponent(id)), {
       token,
       ...(method === 'POST' ? { body: values['note'] ? { note: values['note'] } : {} } : {}),

@@ -4,6 +4,8 @@ import { registerVerb } from './main.js';
 registerVerb('dev', 'start a development broker: embedded PostgreSQL, dev CA, dev token issuer, sample policy', async () => (await import('./dev.js')).run);
 registerVerb('serve', 'start the broker in production mode (--config FILE)', async () => (await import('./serve.js')).run);
 registerVerb('migrate', 'apply the database schema migrations and exit (--database-url-file PATH | --config FILE; run as the owner role)', async () => (await import('./migrate.js')).run);
+registerVerb('login', 'sign in through the company SSO in the browser; later commands use it (--issuer NAME --no-browser)', async () => (await import('./login.js')).run);
+registerVerb('logout', 'forget this laptop\'s sign-in and revoke its refresh token at the IdP', async () => (await import('./logout.js')).run);
 registerVerb('token', 'mint a development token from a running `latchkey dev` (--claim k=v)', async () => (await import('./token.js')).run);
 registerVerb('grant cert', 'get a short-lived mTLS certificate (--target T --csr FILE|--generate --out DIR)', async () => (await import('./grant-cert.js')).run);
 registerVerb('grant postgres', 'get a short-lived PostgreSQL login (--target T --database D --table s.t [--exec psql])', async () => (await import('./grant-postgres.js')).run);

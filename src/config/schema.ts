@@ -60,10 +60,32 @@ export const issuerSchema = z
     single_use_jti: z.boolean().default(true),
     /** Permit an `http://` issuer (tests, dev). Never in production. */
     allow_insecure_http: z.boolean().default(false),
+    /**
+     * `latchkey login` through this issuer: a public client (no secret) registered
+     * at the IdP with the loopback redirect `http://127.0.0.1[:redirect_port]/callback` (RFC 8252).
+     */
+    cli_login: z
+      .strictObject({
+        /** The client id; an ID token's `aud` is its client id, so it must equal `audience`. */
+        client_id: z.string().min(1),
+        scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token')).min(1).default(['openid', 'email', 'profile', 'groups']),
+        /** For IdPs that match the redirect URI's port exactly; otherwise a free port is picked per login. */
+        redirect_port: z.number().int().min(1).max(65535).optional(),
+      })
+      .optional(),
   })
   .superRefine((value, ctx) => {
     if (!value.preset && !value.issuer) {
       ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'expected an issuer URL (or preset: github)' });
+    }
+    if (value.cli_login && value.cli_login.client_id !== value.audience) {
+      ctx.addIssue({ code: 'custom', path: ['cli_login', 'client_id'], message: `expected the issuer's audience ${JSON.stringify(value.audience)}: the ID tokens a login brings back carry the client id as aud` });
+    }
+    if (value.cli_login && !value.cli_login.scopes.includes('openid')) {
+      ctx.addIssue({ code: 'custom', path: ['cli_login', 'scopes'], message: 'expected "openid" among the scopes (without it the IdP returns no ID token)' });
+    }
+    if (value.cli_login && value.preset) {
+      ctx.addIssue({ code: 'custom', path: ['cli_login'], message: `expected no cli_login on a ${value.preset} preset issuer: its tokens do not come from a browser sign-in` });
     }
   });
 export type IssuerConfig = z.infer<typeof issuerSchema>;

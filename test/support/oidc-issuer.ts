@@ -12,7 +12,7 @@
  * await idp.close();
  * ```
  */
-import { constants, createPublicKey, KeyObject, randomUUID, sign as nodeSign } from 'node:crypto';
+import { constants, createHash, createPublicKey, KeyObject, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
@@ -81,6 +81,56 @@ export interface TestOidcIssuerOptions {
   readonly audience?: string;
   /** `issuer` published in the discovery document (default the real URL): to test a lying document. */
   readonly advertisedIssuer?: string;
+  /**
+   * Also act as an SSO identity provider for a browser sign-in: serve and
+   * advertise `authorization_endpoint` (auto-approving, as if the user signed
+   * in), `token_endpoint` (authorization code with PKCE S256, refresh token)
+   * and `revocation_endpoint`. Off by default, so the discovery document of
+   * other tests stays as it was.
+   */
+  readonly interactive?: boolean;
+}
+
+/** Who signs in at the next authorization request, and how the IdP treats that session. */
+export interface SignInOptions {
+  /** Issue a refresh token (default true). */
+  readonly refreshToken?: boolean;
+  /** Include a new ID token in refresh answers (default true); false acts like IdPs that return only an access token. */
+  readonly idTokenOnRefresh?: boolean;
+}
+
+/** What the interactive endpoints saw: the evidence for "refreshed", "revoked", "refused". */
+export interface InteractiveRequests {
+  authorize: number;
+  codeExchanges: number;
+  refreshes: number;
+  revocations: number;
+  /** Token requests answered with an OAuth error, by `error_description`. */
+  refused: string[];
+  /** Tokens posted to the revocation endpoint. */
+  revoked: string[];
+  /** The `jti` of every ID token the token endpoint issued, in order. */
+  idTokenJtis: string[];
+  /** The query of the last authorization request. */
+  lastAuthorization?: URLSearchParams;
+}
+
+interface PendingCode {
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly codeChallenge: string;
+  readonly nonce: string | undefined;
+  readonly scope: string;
+  readonly claims: ClaimOverrides;
+  readonly options: SignInOptions;
+}
+
+interface RefreshSession {
+  readonly clientId: string;
+  readonly scope: string;
+  readonly claims: ClaimOverrides;
+  readonly options: SignInOptions;
+  expired: boolean;
 }
 
 /** A local OIDC issuer over real HTTP. Start with `TestOidcIssuer.start()`, stop with `close()`. */
@@ -100,6 +150,12 @@ export class TestOidcIssuer {
   readonly #advertisedIssuer: string;
   #jwksResponse: CannedResponse | undefined;
   #discoveryResponse: CannedResponse | undefined;
+  readonly #interactive: boolean;
+  /** Counts and records of the interactive endpoints (all zero unless `interactive`). */
+  readonly interactiveRequests: InteractiveRequests = { authorize: 0, codeExchanges: 0, refreshes: 0, revocations: 0, refused: [], revoked: [], idTokenJtis: [] };
+  #nextSignIn: { claims: ClaimOverrides; options: SignInOptions } = { claims: {}, options: {} };
+  readonly #codes = new Map<string, PendingCode>();
+  readonly #refreshTokens = new Map<string, RefreshSession>();
 
   private constructor(server: http.Server, url: string, keys: TestSigningKey[], options: TestOidcIssuerOptions) {
     this.#server = server;
@@ -110,6 +166,7 @@ export class TestOidcIssuer {
     this.audience = options.audience ?? 'latchkey';
     this.clock = options.clock ?? systemClock;
     this.#advertisedIssuer = options.advertisedIssuer ?? url;
+    this.#interactive = options.interactive ?? false;
   }
 
   /** Starts the issuer on 127.0.0.1 on a free port. */
@@ -147,6 +204,25 @@ export class TestOidcIssuer {
   /** Answer JWKS requests with `response` instead of the keys (`undefined` restores them). Still counted. */
   respondToJwks(response: CannedResponse | undefined): void {
     this.#jwksResponse = response;
+  }
+
+  /**
+   * Interactive mode: the claims (over `ssoClaims`) of whoever "signs in" at the
+   * next authorization request, e.g. `{ email: 'bob@example.com', groups: [] }`.
+   * Stays in effect for later sign-ins until called again.
+   */
+  nextSignIn(claims: ClaimOverrides = {}, options: SignInOptions = {}): void {
+    this.#nextSignIn = { claims, options };
+  }
+
+  /** Interactive mode: every refresh token issued so far is refused from now on, as after the IdP's session lifetime. */
+  expireRefreshTokens(): void {
+    for (const session of this.#refreshTokens.values()) session.expired = true;
+  }
+
+  /** Interactive mode: refresh tokens the IdP still honours. */
+  get liveRefreshTokens(): number {
+    return [...this.#refreshTokens.values()].filter((s) => !s.expired).length;
   }
 
   /** Answer discovery requests with `response` instead of the document (`undefined` restores it). Still counted. */
@@ -336,6 +412,115 @@ export class TestOidcIssuer {
     return `${input.toString()}.${signature.toString('base64url')}`;
   }
 
+  // ---- interactive sign-in (RFC 6749 + RFC 7636 + RFC 7009) ---------------
+
+  /** Auto-approves: redirects back with a code, as if the user signed in. Errors go back as RFC 6749 redirects. */
+  #authorize(query: URLSearchParams, res: http.ServerResponse): void {
+    this.interactiveRequests.authorize += 1;
+    this.interactiveRequests.lastAuthorization = new URLSearchParams(query);
+    const redirectUri = query.get('redirect_uri') ?? '';
+    let redirect: URL;
+    try {
+      redirect = new URL(redirectUri);
+    } catch {
+      return respond(res, { status: 400, body: '{"error":"invalid_request","error_description":"redirect_uri is not a URL"}' });
+    }
+    // Loopback redirects only (RFC 8252 section 7.3): any port, http, 127.0.0.1.
+    if (redirect.protocol !== 'http:' || redirect.hostname !== '127.0.0.1') {
+      return respond(res, { status: 400, body: '{"error":"invalid_request","error_description":"redirect_uri must be a loopback http://127.0.0.1 URL"}' });
+    }
+    const back = (params: Record<string, string>) => {
+      const state = query.get('state');
+      for (const [k, v] of Object.entries({ ...params, ...(state === null ? {} : { state }) })) redirect.searchParams.set(k, v);
+      res.writeHead(302, { location: redirect.href });
+      res.end();
+    };
+    const clientId = query.get('client_id');
+    if (!clientId) return back({ error: 'invalid_request', error_description: 'client_id is required' });
+    if (query.get('response_type') !== 'code') return back({ error: 'unsupported_response_type', error_description: 'only response_type=code' });
+    const codeChallenge = query.get('code_challenge');
+    if (!codeChallenge || query.get('code_challenge_method') !== 'S256') {
+      return back({ error: 'invalid_request', error_description: 'PKCE with code_challenge_method=S256 is required' });
+    }
+    const scope = query.get('scope') ?? '';
+    if (!scope.split(' ').includes('openid')) return back({ error: 'invalid_scope', error_description: 'openid scope is required' });
+    const code = randomBytes(24).toString('base64url');
+    this.#codes.set(code, {
+      clientId,
+      redirectUri,
+      codeChallenge,
+      nonce: query.get('nonce') ?? undefined,
+      scope,
+      claims: this.#nextSignIn.claims,
+      options: this.#nextSignIn.options,
+    });
+    back({ code });
+  }
+
+  async #token(form: URLSearchParams, res: http.ServerResponse): Promise<void> {
+    const refuse = (error: string, description: string, status = 400) => {
+      this.interactiveRequests.refused.push(description);
+      respond(res, { status, body: JSON.stringify({ error, error_description: description }) });
+    };
+    const clientId = form.get('client_id');
+    if (!clientId) return refuse('invalid_client', 'client_id is required (public client)', 401);
+    switch (form.get('grant_type')) {
+      case 'authorization_code': {
+        this.interactiveRequests.codeExchanges += 1;
+        const code = form.get('code') ?? '';
+        const pending = this.#codes.get(code);
+        this.#codes.delete(code); // one use, even when refused
+        if (!pending) return refuse('invalid_grant', 'unknown or used authorization code');
+        if (pending.clientId !== clientId) return refuse('invalid_grant', 'the code was issued to another client');
+        if (pending.redirectUri !== form.get('redirect_uri')) return refuse('invalid_grant', 'redirect_uri differs from the authorization request');
+        const verifier = form.get('code_verifier') ?? '';
+        if (createHash('sha256').update(verifier).digest('base64url') !== pending.codeChallenge) {
+          return refuse('invalid_grant', 'PKCE verification failed: code_verifier does not match code_challenge');
+        }
+        const idToken = await this.#signInIdToken(clientId, pending.claims, pending.nonce === undefined ? {} : { nonce: pending.nonce });
+        return respond(res, { body: JSON.stringify(this.#tokenAnswer(clientId, pending.scope, pending.claims, pending.options, idToken)) });
+      }
+      case 'refresh_token': {
+        this.interactiveRequests.refreshes += 1;
+        const token = form.get('refresh_token') ?? '';
+        const session = this.#refreshTokens.get(token);
+        if (!session || session.clientId !== clientId) return refuse('invalid_grant', 'unknown refresh token');
+        if (session.expired) return refuse('invalid_grant', 'refresh token expired');
+        this.#refreshTokens.delete(token); // rotation: a refresh token is good for one refresh
+        const idToken = session.options.idTokenOnRefresh === false ? undefined : await this.#signInIdToken(clientId, session.claims, {});
+        return respond(res, { body: JSON.stringify(this.#tokenAnswer(clientId, session.scope, session.claims, session.options, idToken)) });
+      }
+      default:
+        return refuse('unsupported_grant_type', `grant_type ${String(form.get('grant_type'))} is not supported`);
+    }
+  }
+
+  #revoke(form: URLSearchParams, res: http.ServerResponse): void {
+    this.interactiveRequests.revocations += 1;
+    const token = form.get('token') ?? '';
+    this.interactiveRequests.revoked.push(token);
+    this.#refreshTokens.delete(token);
+    // RFC 7009: 200 whether or not the token was known.
+    respond(res, { body: '' });
+  }
+
+  async #signInIdToken(clientId: string, overrides: ClaimOverrides, extra: Claims): Promise<string> {
+    const claims = this.ssoClaims({ aud: clientId, azp: clientId, ...overrides, jti: `ID.${randomUUID()}`, ...extra });
+    this.interactiveRequests.idTokenJtis.push(String(claims.jti));
+    return this.sign(claims, { alg: 'ES256' });
+  }
+
+  #tokenAnswer(clientId: string, scope: string, claims: ClaimOverrides, options: SignInOptions, idToken: string | undefined): Record<string, unknown> {
+    const answer: Record<string, unknown> = { access_token: randomBytes(24).toString('base64url'), token_type: 'Bearer', expires_in: 3600, scope };
+    if (idToken) answer.id_token = idToken;
+    if (options.refreshToken !== false) {
+      const refreshToken = randomBytes(32).toString('base64url');
+      this.#refreshTokens.set(refreshToken, { clientId, scope, claims, options, expired: false });
+      answer.refresh_token = refreshToken;
+    }
+    return answer;
+  }
+
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = new URL(req.url ?? '/', this.url).pathname;
     if (path === new URL(this.discoveryUrl).pathname) {
@@ -348,8 +533,30 @@ export class TestOidcIssuer {
         id_token_signing_alg_values_supported: [...new Set(this.keys.map((k) => k.alg))],
         claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'repository', 'repository_id', 'environment'],
         scopes_supported: ['openid'],
+        ...(this.#interactive
+          ? {
+              response_types_supported: ['code', 'id_token'],
+              scopes_supported: ['openid', 'email', 'profile', 'groups', 'offline_access'],
+              authorization_endpoint: `${this.url}/authorize`,
+              token_endpoint: `${this.url}/token`,
+              revocation_endpoint: `${this.url}/revoke`,
+              grant_types_supported: ['authorization_code', 'refresh_token'],
+              code_challenge_methods_supported: ['S256'],
+              token_endpoint_auth_methods_supported: ['none'],
+              revocation_endpoint_auth_methods_supported: ['none'],
+            }
+          : {}),
       };
       return respond(res, this.#discoveryResponse ?? { body: JSON.stringify(document) });
+    }
+    if (this.#interactive && req.method === 'GET' && path === new URL(`${this.url}/authorize`).pathname) {
+      return this.#authorize(new URL(req.url ?? '/', this.url).searchParams, res);
+    }
+    if (this.#interactive && req.method === 'POST' && path === new URL(`${this.url}/token`).pathname) {
+      return void readForm(req).then((form) => this.#token(form, res), () => respond(res, { status: 400, body: '{"error":"invalid_request"}' }));
+    }
+    if (this.#interactive && req.method === 'POST' && path === new URL(`${this.url}/revoke`).pathname) {
+      return void readForm(req).then((form) => this.#revoke(form, res), () => respond(res, { status: 400, body: '{"error":"invalid_request"}' }));
     }
     if (path === new URL(this.jwksUrl).pathname) {
       this.requests.jwks += 1;
@@ -364,6 +571,21 @@ function respond(res: http.ServerResponse, response: CannedResponse): void {
   if (response === 'hang') return; // leave the request open; close() cuts it
   res.writeHead(response.status ?? 200, { 'content-type': 'application/json', ...response.headers });
   res.end(response.body);
+}
+
+/** Reads an application/x-www-form-urlencoded body (at most 64 KiB). */
+function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > 65536) reject(new Error('body too large'));
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', reject);
+  });
 }
 
 function applyOverrides(claims: Claims, overrides: ClaimOverrides): Claims {
