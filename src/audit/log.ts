@@ -93,9 +93,14 @@ export class AuditLog implements AuditWriter {
 
   async #commit(events: readonly AuditEventInput[]): Promise<AuditRecord[]> {
     return this.db.transaction(async (tx) => {
-      await tx.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
-      const head = await tx.query<{ seq: string; leaf_hash: Buffer }>('SELECT seq, leaf_hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      // One round trip: lock timeout, the append lock, then (a statement of its own, so it sees
+      // every batch committed before the lock was granted) the head of the log.
+      const results = (await tx.query(
+        `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))};
+         SELECT pg_advisory_xact_lock(${APPEND_LOCK});
+         SELECT seq, leaf_hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
+      )) as unknown as { rows: { seq: string; leaf_hash: Buffer }[] }[];
+      const head = results[2] as { rows: { seq: string; leaf_hash: Buffer }[] };
       let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 0;
       let prev: Buffer | undefined = head.rows[0]?.leaf_hash;
       const time = this.clock.now().toISOString();

@@ -106,7 +106,6 @@ export class GrantService {
     const expiresAt = new Date(now.getTime() + decision.ttlSeconds * 1000);
     const claims = selectClaims(caller.identity.claims, decision.rule);
     const pending = decision.allow.require_approval;
-    await this.deps.db.query('SELECT 1'); // fail fast with 503 before anything is recorded if the store is gone
     await this.store.insert({
       id: grantId,
       status: pending ? 'pending_approval' : 'issuing',

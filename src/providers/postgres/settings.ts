@@ -89,13 +89,14 @@ export const postgresTargetSchema = z
     /** Privileges any rule may grant here. */
     privileges: z.array(privilege).min(1).default(['SELECT']),
     /**
-     * PBKDF2 iterations of the SCRAM verifier. PostgreSQL's default is 4096, and
-     * the server repeats the work once per CREATE ROLE (it checks the verifier
-     * against the empty password), so the count sets the grant rate. Lowering it
-     * costs no safety here: the broker's passwords are 256 random bits, beyond
-     * guessing from a leaked verifier at any iteration count.
+     * PBKDF2 iterations of the SCRAM verifier. Iterations slow down guessing a
+     * human password from a leaked verifier; the broker's passwords are 256
+     * random bits and live 15 minutes, beyond guessing at any count. The work is
+     * paid three times per grant (the broker computes the verifier, the server
+     * re-checks it against the empty password at CREATE ROLE, the client at
+     * login), so PostgreSQL's 4096 would cap the grant rate for nothing: 256.
      */
-    scram_iterations: z.number().int().min(1).max(1_000_000).default(4096),
+    scram_iterations: z.number().int().min(1).max(1_000_000).default(256),
     /** `CONNECTION LIMIT` of every login. */
     connection_limit: z.number().int().min(1).max(1000).default(5),
     /** `ALTER ROLE ... SET` applied to every login. */
