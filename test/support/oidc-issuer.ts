@@ -11,6 +11,11 @@
  * const token = await idp.githubToken({ environment: 'prod' });
  * await idp.close();
  * ```
+ *
+ * With `{ interactive: true }` it is also an SSO identity provider for a
+ * browser sign-in (`latchkey login`): an auto-approving authorization
+ * endpoint (`nextSignIn(claims)` says who signs in), a token endpoint that
+ * checks PKCE S256 and rotates refresh tokens, and a revocation endpoint.
  */
 import { constants, createHash, createPublicKey, KeyObject, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
 import http from 'node:http';
