@@ -91,6 +91,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
         },
       },
       '/v1/whoami': { get: { summary: 'The verified identity and roles of the caller', security: bearer, responses: { '200': { description: 'Identity' }, '401': problem } } },
+      '/v1/login/config': { get: { summary: 'Issuers an engineer can sign in through with `latchkey login` (issuer, public client id, scopes); no token needed', responses: { '200': { description: 'Login issuers' } } } },
       '/v1/ca': { get: { summary: 'Trust bundles of the certificate targets (JSON, or PEM with Accept: application/x-pem-file or ?target=)', responses: { '200': { description: 'Bundles' } } } },
       '/v1/targets/{target}/aws/revoke-sessions': {
         post: {
