@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { sessionFilePath } from '../../src/cli/session-store.js';
+import { validateConfig } from '../../src/config/load.js';
+import { providerKinds } from '../../src/providers/registry.js';
 import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
 import { TestOidcIssuer } from '../support/oidc-issuer.js';
 
@@ -246,5 +248,21 @@ describe('latchkey login: SSO in the browser, then commands without pasting toke
     expect(after.code).toBe(2);
     expect(after.stderr).toContain('no token: run latchkey login');
     expect((await latchkey('logout')).stdout).toBe(`Not signed in to ${t.url}.\n`);
+  });
+});
+
+describe('issuers[].cli_login in the configuration', () => {
+  const base = { name: 'corp', issuer: 'https://sso.example.com', audience: 'latchkey-cli' };
+  it.each([
+    ['a client id other than the audience', { ...base, cli_login: { client_id: 'other' } }, 'issuers[0].cli_login.client_id: expected the issuer\'s audience "latchkey-cli"'],
+    ['scopes without openid', { ...base, cli_login: { client_id: 'latchkey-cli', scopes: ['email'] } }, 'issuers[0].cli_login.scopes: expected "openid"'],
+    ['a GitHub preset', { name: 'gh', preset: 'github', audience: 'latchkey-cli', cli_login: { client_id: 'latchkey-cli' } }, 'issuers[0].cli_login: expected no cli_login on a github preset issuer'],
+  ])('refuses %s, naming the path', (_what, issuer, message) => {
+    expect(() => validateConfig({ issuers: [issuer] }, 'policy.yaml', providerKinds)).toThrow(message);
+  });
+
+  it('defaults the scopes to openid, email, profile and groups', () => {
+    const config = validateConfig({ issuers: [{ ...base, cli_login: { client_id: 'latchkey-cli' } }] }, 'policy.yaml', providerKinds);
+    expect(config.issuers[0]?.cli_login).toEqual({ client_id: 'latchkey-cli', scopes: ['openid', 'email', 'profile', 'groups'] });
   });
 });
