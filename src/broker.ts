@@ -113,7 +113,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   // Half the fsyncs per grant; nothing a caller was told can be lost in a crash.
   const stateDb = new Database(databaseUrl, config.database.pool_size, { asynchronousCommit: true });
   const cleanup: (() => Promise<void>)[] = [async () => stateDb.close(), async () => db.close(), async () => embedded?.stop()];
+  // The HTTP server stops first: in-flight requests finish (their audit records included)
+  // before the audit log, targets and pools they use are closed.
+  let closeServer: () => Promise<void> = async () => {};
   const fail = async (err: unknown): Promise<never> => {
+    await closeServer().catch(() => {});
     for (const step of cleanup) await step().catch(() => {});
     throw err;
   };
@@ -140,7 +144,16 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       server.once('error', bad);
       server.listen(options.port ?? config.server.port, host, () => ok());
     });
-    cleanup.unshift(async () => new Promise<void>((ok) => server.close(() => ok())));
+    closeServer = () =>
+      new Promise<void>((ok) => {
+        const force = setTimeout(() => server.closeAllConnections(), 10_000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          ok();
+        });
+        server.closeIdleConnections();
+      });
     const { port } = server.address() as AddressInfo;
     const publicUrl = (config.server.public_url ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
 
@@ -227,7 +240,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       reconcile: runReconcile,
       close() {
         closing ??= (async () => {
-          server.closeIdleConnections?.();
+          await closeServer();
           for (const step of cleanup) await step().catch((err) => logger.warn({ err: (err as Error).message }, 'shutdown step failed'));
         })();
         return closing;
