@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { ExpiryScheduler } from './grants/expiry.js';
+import { SubjectRateLimiter } from './grants/rate-limit.js';
 import { reconcile } from './grants/reconcile.js';
 import { GrantService } from './grants/service.js';
 import { createApp, type MountedRouter } from './http/app.js';
@@ -192,6 +193,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const grants = new GrantService({
       db: stateDb, audit, policy, clock, logger, kinds: providerKinds, targets, targetErrors,
       onExpiryScheduled: (at) => scheduler?.wake(at),
+      rateLimiter: new SubjectRateLimiter({ perMinute: config.server.rate_limit.per_minute, burst: config.server.rate_limit.burst }, clock),
       ...(options.afterProviderIssue ? { afterProviderIssue: options.afterProviderIssue } : {}),
       observe: (kind, outcome, seconds) => metrics.observeGrant(providerKinds.some((k) => k.kind === kind) ? kind : 'unknown', outcome, seconds),
     });

@@ -15,7 +15,9 @@ process.once('message', async ({ config: raw, databaseUrl, expiryMaxSleepMs }) =
     const { validateConfig } = await dist('config/load.js');
     const { providerKinds } = await dist('providers/registry.js');
     const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-broker-'));
-    const config = validateConfig({ ...raw, data_dir: dataDir }, 'bench.yaml', providerKinds);
+    // The benchmark measures throughput: lift the per-caller rate limit unless a scenario sets one.
+    const server = { ...raw.server, rate_limit: raw.server?.rate_limit ?? { per_minute: 100000, burst: 100000 } };
+    const config = validateConfig({ ...raw, server, data_dir: dataDir }, 'bench.yaml', providerKinds);
     const broker = await startBroker({
       config,
       devMode: true,

@@ -127,6 +127,14 @@ export const configSchema = z.strictObject({
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       /** Longest grant any rule may give. */
       max_ttl: duration('grant lifetime').default(900),
+      /** Grant requests one caller (issuer + subject) may make, per replica. */
+      rate_limit: z
+        .strictObject({
+          // A matrix build asks for many credentials at once under one subject: generous bursts.
+          per_minute: z.number().int().min(1).max(100_000).default(300),
+          burst: z.number().int().min(1).max(100_000).default(100),
+        })
+        .prefault({}),
       /** How often the audit log's checkpoint is signed while it grows. */
       checkpoint_interval: duration('interval').default(60),
       /** Seconds between reconciliation sweeps (orphans, retries). */

@@ -21,6 +21,7 @@ import type { Database } from '../store/database.js';
 import type { RoleName } from '../config/schema.js';
 import { GrantStore, isUuid, type GrantRecord } from './records.js';
 import { selectClaims } from './claims.js';
+import type { SubjectRateLimiter } from './rate-limit.js';
 
 /** Who is asking, and from where. */
 export interface GrantCaller {
@@ -54,6 +55,8 @@ export interface GrantServiceDeps {
   /** Told about every new expiry, so the expiry scheduler can wake exactly then. */
   readonly onExpiryScheduled?: (expiresAt: Date) => void;
   readonly observe?: (kind: string, outcome: string, seconds: number) => void;
+  /** Per-caller request limit (checked before the policy). */
+  readonly rateLimiter?: SubjectRateLimiter;
   /** Fault injection for crash-safety tests: runs after the provider issued, before the result is recorded. */
   readonly afterProviderIssue?: (grantId: string) => void;
 }
@@ -84,11 +87,12 @@ export class GrantService {
     const base = this.eventBase(caller, request);
     let decision: PolicyDecision;
     try {
+      this.deps.rateLimiter?.take(caller.identity.issuerName, caller.identity.subject);
       decision = this.decide(caller.identity, request);
     } catch (err) {
       // A malformed scope is the caller's fault, and still an audited outcome.
       await this.appendOrFail({ ...base, type: 'grant.denied', outcome: 'denied', error: errorFacts(err) });
-      this.observe(request.kind, 'invalid', started);
+      this.observe(request.kind, isLatchkeyError(err) && err.code === 'rate_limited' ? 'rate_limited' : 'invalid', started);
       throw err;
     }
     const { policy } = this.deps;

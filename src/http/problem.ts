@@ -42,6 +42,8 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const requestId = res.locals['requestId'] as string | undefined;
     if (isLatchkeyError(err)) {
+      const retryAfter = err.detail['retryAfterSeconds'];
+      if (typeof retryAfter === 'number') res.set('retry-after', String(retryAfter));
       if (err.status >= 500) logger.error({ requestId, code: err.code, err: { message: err.message, cause: String((err.cause as Error | undefined)?.message ?? '') } }, 'request failed');
       sendProblem(res, problemFor(err, requestId));
       return;
