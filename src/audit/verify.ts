@@ -51,10 +51,14 @@ export interface VerifyInput {
   readonly threads?: number;
 }
 
-/** Workers only pay off with cores to spare: on two cores one thread was faster. */
+/**
+ * One worker per core (at most 4) for the per-line work (leaf hashes, seq and
+ * prev); this thread keeps the tree. Measured on 2 cores, 1,000,000 events:
+ * 10.7-12.9 s on this thread alone, 9.0-9.9 s with one worker, 7.6 s with two.
+ */
 function defaultThreads(): number {
   const cores = availableParallelism();
-  return cores > 2 ? Math.min(4, cores - 1) : 0;
+  return cores >= 2 ? Math.min(4, cores) : 0;
 }
 
 /** Cuts a byte stream into chunks of whole lines (about `size` bytes each), exact bytes kept. */
