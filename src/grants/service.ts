@@ -358,7 +358,7 @@ export class GrantService {
     this.deps.afterProviderIssue?.(grantId);
     // Step: record the result. If that fails, the credential must not survive.
     try {
-      const active = await this.store.transition(grantId, ['issuing'], 'active', { issued_at: now, provider_ref: issued.providerRef });
+      const active = await this.store.markActive(grantId, now, issued.providerRef);
       if (!active) throw new Conflict(`grant ${grantId} left the issuing state while being issued`);
       await this.deps.audit.append({ ...facts, type: 'grant.issued', outcome: 'success', providerRef: issued.providerRef, details: issued.auditDetails });
       if (active.revokeOnExpiry) this.deps.onExpiryScheduled?.(expiresAt);

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Queryable } from '../store/database.js';
+import { MicroBatcher } from '../store/micro-batch.js';
 import type { ReplayStore } from './types.js';
 
 export interface PostgresReplayStoreOptions {
@@ -17,11 +18,13 @@ export class PostgresReplayStore implements ReplayStore {
   readonly #clock: Clock;
   readonly #purgeIntervalMs: number;
   #lastPurgeAt: number | undefined;
+  readonly #claims: MicroBatcher<{ issuer: string; jti: string; expiresAt: Date }, boolean>;
 
   constructor(db: Queryable, clock: Clock, options: PostgresReplayStoreOptions = {}) {
     this.#db = db;
     this.#clock = clock;
     this.#purgeIntervalMs = options.purgeIntervalMs ?? 10 * 60_000;
+    this.#claims = new MicroBatcher((claims) => this.#claimAll(claims));
   }
 
   /**
@@ -30,16 +33,29 @@ export class PostgresReplayStore implements ReplayStore {
    * purged) is taken over, since its token is no longer acceptable anyway.
    */
   async claim(issuer: string, jti: string, expiresAt: Date): Promise<boolean> {
+    return this.#claims.run({ issuer, jti, expiresAt });
+  }
+
+  /** Claims of one turn in one statement; within the batch, the first claim of a jti wins. */
+  async #claimAll(claims: readonly { issuer: string; jti: string; expiresAt: Date }[]): Promise<boolean[]> {
     const now = this.#clock.now();
     await this.#purgeNowAndThen(now);
-    const result = await this.#db.query(
-      `INSERT INTO used_token_ids (issuer, jti, expires_at) VALUES ($1, $2, $3)
+    const key = (c: { issuer: string; jti: string }) => `${c.issuer}\u0000${c.jti}`;
+    const first = new Map<string, number>();
+    claims.forEach((c, i) => {
+      if (!first.has(key(c))) first.set(key(c), i);
+    });
+    const unique = [...first.values()].map((i) => claims[i] as (typeof claims)[number]);
+    const result = await this.#db.query<{ issuer: string; jti: string }>(
+      `INSERT INTO used_token_ids (issuer, jti, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
        ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
          WHERE used_token_ids.expires_at <= $4
-       RETURNING 1`,
-      [issuer, jti, expiresAt, now],
+       RETURNING issuer, jti`,
+      [unique.map((c) => c.issuer), unique.map((c) => c.jti), unique.map((c) => c.expiresAt), now],
     );
-    return result.rowCount === 1;
+    const won = new Set(result.rows.map(key));
+    return claims.map((c, i) => first.get(key(c)) === i && won.has(key(c)));
   }
 
   /** Deletes rows whose tokens have expired; returns how many. The sweeper may call it too. */
