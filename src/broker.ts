@@ -89,7 +89,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const devMode = options.devMode ?? false;
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? pino({ level: config.server.log_level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'latchkey' } });
+  // JSON lines on stdout, written asynchronously: lines that arrive while a write is in flight go out
+  // together, so busy periods do not pay a system call per audit line, and a quiet broker's lines
+  // still appear at once. The database, not stdout, is the record; flushed on close.
+  const logger =
+    options.logger ??
+    pino(
+      { level: config.server.log_level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'latchkey' } },
+      pino.destination({ dest: 1, sync: false }),
+    );
   const dataDir = resolve(config.data_dir);
   const host = options.host ?? config.server.host;
   if (!devMode && !config.server.public_url && ['0.0.0.0', '::', ''].includes(host)) {
@@ -244,6 +252,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
         closing ??= (async () => {
           await closeServer();
           for (const step of cleanup) await step().catch((err) => logger.warn({ err: (err as Error).message }, 'shutdown step failed'));
+          logger.flush();
         })();
         return closing;
       },
