@@ -175,7 +175,14 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const role = makeRoleName(this.#settings.role_prefix, input.subject);
 
     try {
-      await this.#transaction(scope.database, 'issuing a login', this.#issueStatements(role, verifier, scope, input, facts));
+      const statements = this.#issueStatements(role, verifier, scope, input, facts);
+      // Rows inserted through a serial/identity column draw from its sequence: INSERT needs USAGE on it.
+      if (scope.privileges.includes('INSERT')) {
+        for (const sequence of await this.#ownedSequences(scope)) {
+          statements.push(`GRANT USAGE ON SEQUENCE ${quoteQualifiedName(sequence)} TO ${escapeIdentifier(role)}`);
+        }
+      }
+      await this.#transaction(scope.database, 'issuing a login', statements);
     } catch (err) {
       const state = sqlState(err);
       if (state === '3D000') {
@@ -397,6 +404,24 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       }
       throw toProviderError(failure, this.name, doing, this.#secrets);
     }
+  }
+
+  /** Sequences owned by columns of the scope's tables (serial and identity columns). */
+  async #ownedSequences(scope: ResolvedScope): Promise<{ schema: string; name: string }[]> {
+    const pool = this.#pool(scope.database);
+    const result = await this.#query(pool, 'looking up the tables\' sequences', () =>
+      pool.query<{ schema: string; name: string }>(
+        `SELECT DISTINCT sn.nspname AS schema, s.relname AS name
+           FROM unnest($1::text[], $2::text[]) AS t(schema, name)
+           JOIN pg_namespace n ON n.nspname = t.schema
+           JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+           JOIN pg_depend d ON d.refobjid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+           JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+           JOIN pg_namespace sn ON sn.oid = s.relnamespace`,
+        [scope.tables.map((t) => t.name.schema), scope.tables.map((t) => t.name.name)],
+      ),
+    );
+    return result.rows;
   }
 
   /** Throws InvalidScope naming the first table, schema or column of the scope missing from the catalog. */
