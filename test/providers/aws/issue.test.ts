@@ -1,26 +1,16 @@
 import { createHash } from 'node:crypto';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { STS_REVOCATION_NOTE } from '../../../src/providers/aws/index.js';
 import type { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
 import { LocalSts, type StsCredentials } from '../../support/sts-server.js';
-import { DEPLOY_ROLE_ARN, awsTarget, brokerIdentity, githubClaims, issueInput, openTarget, refusal, useBrokerIdentity } from './support.js';
+import { DEPLOY_ROLE_ARN, awsTarget, brokerIdentity, githubClaims, issueInput, openTarget, refusal, useBrokerIdentity, useLocalStsTarget } from './support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
 let target: AwsTargetProvider;
 
-beforeAll(async () => {
-  broker = brokerIdentity();
-  useBrokerIdentity(broker);
-  sts = await LocalSts.start({ callers: [broker] });
-  target = await openTarget(awsTarget(sts.url));
-});
-afterAll(async () => {
-  await target.close();
-  await sts.close();
-});
-beforeEach(() => sts.reset());
+useLocalStsTarget((parts) => ({ sts, broker, target } = parts));
 
 describe('issuing AWS credentials through AssumeRole', () => {
   it('sends exactly the duration, session name, source identity, tags, policy and managed policies the role describes', async () => {

@@ -1,26 +1,16 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { awsKind } from '../../../src/providers/aws/index.js';
 import { revokeOlderSessions } from '../../../src/providers/aws/revoke-sessions.js';
 import type { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
-import { LocalSts, type StsCredentials } from '../../support/sts-server.js';
-import { awsTarget, brokerIdentity, openTarget, refusal, useBrokerIdentity } from './support.js';
+import type { LocalSts, StsCredentials } from '../../support/sts-server.js';
+import { awsTarget, refusal, useLocalStsTarget } from './support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
 let target: AwsTargetProvider;
 
-beforeAll(async () => {
-  broker = brokerIdentity();
-  useBrokerIdentity(broker);
-  sts = await LocalSts.start({ callers: [broker] });
-  target = await openTarget(awsTarget(sts.url));
-});
-afterAll(async () => {
-  await target.close();
-  await sts.close();
-});
-beforeEach(() => sts.reset());
+useLocalStsTarget((parts) => ({ sts, broker, target } = parts));
 
 describe('revoking every older session of a role', () => {
   it("puts AWS's AWSRevokeOlderSessions inline policy on the role, denying sessions issued before now", async () => {

@@ -4,7 +4,8 @@ import { isLatchkeyError, type LatchkeyError } from '../../../src/errors.js';
 import { awsKind, type AwsAllow, type AwsScope, type AwsTarget } from '../../../src/providers/aws/index.js';
 import { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
 import type { IssueInput } from '../../../src/providers/provider.js';
-import type { StsCredentials } from '../../support/sts-server.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { LocalSts, type StsCredentials } from '../../support/sts-server.js';
 
 /** The broker's own AWS identity, handed to the SDK's default provider chain through the environment. */
 export function brokerIdentity(): StsCredentials {
@@ -179,4 +180,25 @@ export async function startGitHubTokenService(mint: (audience: string) => Promis
       await new Promise<void>((ok) => server.close(() => ok()));
     },
   };
+}
+
+/**
+ * A local STS trusting a fresh broker identity, and an aws target opened on
+ * it, for one test file: started before all tests, reset before each, closed
+ * after all. `bind` receives them once they exist.
+ */
+export function useLocalStsTarget(bind: (parts: { sts: LocalSts; broker: StsCredentials; target: AwsTargetProvider }) => void): void {
+  let parts: { sts: LocalSts; broker: StsCredentials; target: AwsTargetProvider } | undefined;
+  beforeAll(async () => {
+    const broker = brokerIdentity();
+    useBrokerIdentity(broker);
+    const sts = await LocalSts.start({ callers: [broker] });
+    parts = { sts, broker, target: await openTarget(awsTarget(sts.url)) };
+    bind(parts);
+  });
+  afterAll(async () => {
+    await parts?.target.close();
+    await parts?.sts.close();
+  });
+  beforeEach(() => parts?.sts.reset());
 }
