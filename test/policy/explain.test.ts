@@ -84,3 +84,31 @@ describe('explanations shown to the caller', () => {
     expect(explanation.summary).toBe('no rule matched; rule analysts: claim groups was [sales], expected a list containing analysts');
   });
 });
+
+describe('the one-sentence summary of a denial', () => {
+  const ssoPolicy = compilePolicy(
+    configWith({
+      rules: [
+        { name: 'certs', issuer: 'sso', when: { groups: { contains: 'eng' } }, allow: [{ kind: 'tables', target: 'staging-db', tables: ['logs'] }] },
+        { name: 'wrong-team', issuer: 'sso', when: { groups: { contains: 'finance' } }, allow: [{ kind: 'tables', target: 'analytics', tables: ['orders'] }] },
+        { name: 'analysts', issuer: 'sso', when: { groups: { contains: 'eng' } }, allow: [{ kind: 'tables', target: 'analytics', tables: ['orders'] }] },
+      ],
+    }),
+  );
+  const engineer: PolicySubject = { issuerName: 'sso', claims: { sub: 'ada', groups: ['eng'] } };
+  const summaryFor = (tables: string[]) => {
+    const request: GrantRequest = { kind: 'tables', target: 'analytics', scope: { tables } };
+    return ssoPolicy.explainTo(ssoPolicy.evaluate(engineer, request, scopeChecker({ tables }), NOW), engineer, false).summary;
+  };
+
+  it('names the rule for the requested target whose conditions held but whose scope did not fit', () => {
+    expect(summaryFor(['customers'])).toBe('no rule matched; rule analysts: tables customers are not allowed (allowed: orders)');
+  });
+
+  it('prefers a rule for the requested target whose conditions failed over a rule for another target', () => {
+    const request: GrantRequest = { kind: 'tables', target: 'analytics', scope: { tables: ['orders'] } };
+    const outsider: PolicySubject = { issuerName: 'sso', claims: { sub: 'bob', groups: ['sales'] } };
+    const summary = ssoPolicy.explainTo(ssoPolicy.evaluate(outsider, request, scopeChecker({ tables: ['orders'] }), NOW), outsider, false).summary;
+    expect(summary).toMatch(/^no rule matched; rule wrong-team: /);
+  });
+});
