@@ -42,6 +42,7 @@ export const run: CliVerb = async (args, io) => {
   if (!target && !claim) throw new InvalidRequest('--target is required (the certificate target, e.g. dev-mesh)');
   const csrPath = values['csr'] as string | undefined;
   const generate = values['generate'] === true;
+  if (claim && generate) throw new InvalidRequest('--claim collects an approved grant: its key type was chosen when it was requested; drop --generate');
   if (!claim && Boolean(csrPath) === generate) throw new InvalidRequest('pass exactly one of --csr FILE or --generate');
   const format = (values['format'] as string | undefined) ?? 'files';
   if (!['files', 'json', 'github'].includes(format)) throw new InvalidRequest('--format expects files, json or github');
@@ -49,8 +50,8 @@ export const run: CliVerb = async (args, io) => {
   if (format !== 'json' && !out) throw new InvalidRequest('--out DIR is required (or --format json)');
 
   let scope: Record<string, unknown> = {};
-  if (claim) {
-    // the scope was decided when the grant was requested
+  if (claim && !csrPath) {
+    // the scope was decided when the grant was requested; a CSR grant needs its CSR again (below)
   } else if (csrPath) {
     let csr: string;
     try {
@@ -65,7 +66,7 @@ export const run: CliVerb = async (args, io) => {
   const url = brokerUrl(values['url'] as string | undefined, io);
   const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url });
   const grant = claim
-    ? await claimApprovedGrant<CertificateCredential>(url, token, claim)
+    ? await claimApprovedGrant<CertificateCredential>(url, token, claim, scope)
     : await requestGrant<CertificateCredential>(url, token, { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) });
   if (!grant.credential) return reportPending(io, grant, `latchkey grant cert --claim ${grant.id} --out DIR`);
   if (format === 'json') {

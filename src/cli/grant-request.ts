@@ -18,8 +18,8 @@ export function requestGrant<C>(url: string, token: string, body: Record<string,
 }
 
 /** Issues an approved grant to its requester; the approver never sees the credential. */
-export function claimApprovedGrant<C>(url: string, token: string, grantId: string): Promise<GrantAnswer<C>> {
-  return callBroker<GrantAnswer<C>>(url, 'POST', `/v1/grants/${encodeURIComponent(grantId)}/claim`, { token, body: {} });
+export function claimApprovedGrant<C>(url: string, token: string, grantId: string, scope: Record<string, unknown> = {}): Promise<GrantAnswer<C>> {
+  return callBroker<GrantAnswer<C>>(url, 'POST', `/v1/grants/${encodeURIComponent(grantId)}/claim`, { token, body: { scope } });
 }
 
 /** Tells the requester who must act, and how to collect the credential afterwards. */

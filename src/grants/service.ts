@@ -153,30 +153,49 @@ export class GrantService {
    * Issues an approved grant to its requester (`POST /v1/grants/:id/claim`):
    * the approver never sees the credential.
    */
-  async claimApproved(caller: GrantCaller, grantId: string): Promise<IssuedGrant> {
+  async claimApproved(caller: GrantCaller, grantId: string, presented: Readonly<Record<string, unknown>> = {}): Promise<IssuedGrant> {
     const grant = await this.visibleGrant(caller, grantId, { ownerOnly: true });
     if (grant.status !== 'approved') {
       throw new Conflict(`grant ${grantId} is ${grant.status}; only an approved grant can be claimed`);
     }
     const now = this.deps.clock.now();
     if (grant.expiresAt <= now) throw new Conflict(`grant ${grantId} expired before it was claimed`);
+    const request: GrantRequest = { kind: grant.kind, target: grant.target, scope: this.approvedScope(grant, presented) };
+    // The approval covered this request under this rule; the requester's current token must still qualify for it.
+    const decision = this.decide(caller.identity, request);
+    if (!decision.allowed || !decision.rule || decision.rule.name !== grant.rule) {
+      throw new PolicyDenied(`grant ${grantId} was approved under rule ${grant.rule}, which no longer allows it for this token`, {
+        explanation: this.deps.policy.explainTo(decision, subjectOf(caller.identity), caller.roles.has('admin')),
+      });
+    }
     const claimed = await this.store.transition(grantId, ['approved'], 'issuing');
     if (!claimed) throw new Conflict(`grant ${grantId} was claimed already`);
-    const target = this.openTarget(grant.target);
-    const scope = this.parseScope({ kind: grant.kind, target: grant.target, scope: grant.scope as Record<string, unknown> });
-    const rule = this.deps.policy.config.rules.find((r) => r.name === grant.rule);
-    if (!rule) throw new Conflict(`the rule ${grant.rule} that allowed grant ${grantId} is no longer in the policy`);
     const facts: AuditEventInput = {
-      ...this.eventBase(caller, { kind: grant.kind, target: grant.target, scope: grant.scope as Record<string, unknown> }),
-      claims: grant.claims,
+      ...this.eventBase(caller, request),
+      claims: selectClaims(caller.identity.claims, decision.rule),
       rule: grant.rule,
-      policyHash: grant.policyHash,
+      policyHash: decision.policyHash,
       grantId,
       expiresAt: grant.expiresAt.toISOString(),
       type: 'grant.requested',
       outcome: 'intent',
     };
-    return this.issue(target, grantId, caller, rule, scope, now, grant.expiresAt, facts, grant.claims);
+    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, this.parseScope(request), now, grant.expiresAt, facts);
+  }
+
+  /**
+   * The scope that was approved. A CSR is stored only as its hash, so the
+   * requester presents it again and it must be the very one approved.
+   */
+  private approvedScope(grant: GrantRecord, presented: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const stored = { ...(grant.scope as Record<string, unknown>) };
+    const csrHash = stored['csr_sha256'];
+    if (typeof csrHash !== 'string') return stored;
+    const csr = presented['csr'];
+    if (typeof csr !== 'string') throw new InvalidScope('this grant was approved for a CSR: present the same CSR as "scope.csr" to claim it');
+    if (sha256Hex(csr) !== csrHash) throw new InvalidScope('the CSR presented is not the one that was approved');
+    delete stored['csr_sha256'];
+    return { ...stored, csr };
   }
 
   /** An approver (not the requester) approves or denies a pending grant. */
@@ -328,7 +347,6 @@ export class GrantService {
     now: Date,
     expiresAt: Date,
     facts: AuditEventInput,
-    claimsOverride?: Readonly<Record<string, unknown>>,
   ): Promise<IssuedGrant> {
     const allow = rule.allow.find((a) => a.kind === target.kind && a.target === target.name);
     if (!allow) throw new Conflict(`rule ${rule.name} no longer allows ${target.kind} on ${target.name}`);
@@ -343,7 +361,7 @@ export class GrantService {
         requestId: caller.requestId,
         subject: caller.identity.subject,
         issuerName: caller.identity.issuerName,
-        claims: claimsOverride ? { ...caller.identity.claims } : caller.identity.claims,
+        claims: caller.identity.claims,
         allow: allow.settings,
         scope,
         issuedAt: now,

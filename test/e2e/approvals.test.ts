@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CliIO } from '../../src/cli/io.js';
@@ -24,8 +25,13 @@ describe('grants that need someone else’s approval', () => {
     t = await startTestBroker({
       configure: (sso) => ({
         issuers: [{ name: 'sso', issuer: sso.url, audience: sso.audience, allow_insecure_http: true, subject_claim: 'email' }],
-        targets: { warehouse: { kind: 'postgres', admin_url_env: envVar, sslmode: 'disable', databases: [database], tables: ['demo.*'], marker_role: `lkm_appr_${tag}` } },
-        rules: [{
+        targets: {
+          warehouse: { kind: 'postgres', admin_url_env: envVar, sslmode: 'disable', databases: [database], tables: ['demo.*'], marker_role: `lkm_appr_${tag}` },
+          mesh: { kind: 'certificate', trust_domain: 'example.org' },
+        },
+        rules: [
+          { name: 'mesh-with-approval', issuer: 'sso', when: { groups: { contains: 'analytics' } }, allow: [{ kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/user/{team}', require_approval: true }] },
+          {
           name: 'payments-with-approval', issuer: 'sso', when: { groups: { contains: 'analytics' }, amr: { contains: 'hwk' } },
           allow: [{ kind: 'postgres', target: 'warehouse', databases: [database], tables: ['demo.payments'], require_approval: true }],
         }],
@@ -75,6 +81,32 @@ describe('grants that need someone else’s approval', () => {
 
     const events = await t.broker.context.db.query('SELECT type FROM audit_events WHERE grant_id = $1 ORDER BY seq', [id]);
     expect(events.rows.map((r) => r.type)).toEqual(['grant.pending_approval', 'grant.approved', 'grant.requested', 'grant.issued']);
+  });
+
+  it('re-checks the policy at claim time: a token that no longer qualifies cannot collect', async () => {
+    const pending = await request();
+    await t.call('POST', `/v1/grants/${pending.body.id}/approve`, { token: await approver() });
+    const withoutHardwareKey = await t.issuer.ssoToken({ email: 'ana@example.com', groups: ['analytics'], amr: ['pwd'] });
+    const refused = await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: withoutHardwareKey });
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toContain('no longer allows it');
+    expect((await t.call('GET', `/v1/grants/${pending.body.id}`, { token: await analyst() })).body.status).toBe('approved');
+  });
+
+  it('issues an approved certificate only for the very CSR that was approved', async () => {
+    const make = () => execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=x'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const csr = make();
+    const token = async () => t.issuer.ssoToken({ email: 'ana@example.com', groups: ['analytics'], team: 'data' });
+    const pending = await t.call('POST', '/v1/grants', { token: await token(), body: { kind: 'certificate', target: 'mesh', scope: { csr } } });
+    expect(pending.status).toBe(202);
+    expect(JSON.stringify(pending.body)).not.toContain('BEGIN CERTIFICATE REQUEST');
+    await t.call('POST', `/v1/grants/${pending.body.id}/approve`, { token: await approver() });
+    const other = await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await token(), body: { scope: { csr: make() } } });
+    expect(other.status).toBe(400);
+    expect(other.body.detail).toContain('not the one that was approved');
+    const claimed = await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await token(), body: { scope: { csr } } });
+    expect(claimed.status).toBe(201);
+    expect(new X509Certificate(claimed.body.credential.certificate).subjectAltName).toBe('URI:spiffe://example.org/user/data');
   });
 
   it('ends a denied request for good', async () => {

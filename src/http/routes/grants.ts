@@ -116,7 +116,8 @@ export function grantRoutes(ctx: AppContext): Router {
   });
 
   router.post('/grants/:id/claim', authenticate(ctx, { consume: true }), async (req, res) => {
-    const result = await ctx.grants.claimApproved(grantCaller(req, res), req.params['id'] as string);
+    const presented = req.body?.scope && typeof req.body.scope === 'object' ? (req.body.scope as Record<string, unknown>) : {};
+    const result = await ctx.grants.claimApproved(grantCaller(req, res), req.params['id'] as string, presented);
     res.status(201).json({ ...grantView(result.grant), credential: result.credential });
   });
 
