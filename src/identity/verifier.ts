@@ -89,6 +89,7 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Issuer
   async function verify(token: string, verifyOptions: VerifyOptions): Promise<VerifiedIdentity> {
     checkSize(token);
     const unverified = readUnverified(token);
+    refuseAccessTokens(unverified.header);
     const issuer = pickIssuer(unverified.payload.iss, trusted);
     const { config } = issuer;
     const now = clock.now();
@@ -189,6 +190,18 @@ function readUnverified(token: string): { header: ProtectedHeaderParameters; pay
     return { header, payload: decodeJwt(token) };
   } catch {
     throw new TokenMalformed('the token payload is not a base64url-encoded JSON object');
+  }
+}
+
+/**
+ * An OAuth access token (RFC 9068, `typ: at+jwt`) from a trusted issuer is
+ * meant for an API, not as proof of who the caller is: the broker takes ID
+ * tokens only, so one API's token cannot be replayed here as an identity.
+ */
+function refuseAccessTokens(header: ProtectedHeaderParameters): void {
+  const typ = typeof header.typ === 'string' ? header.typ.toLowerCase() : '';
+  if (typ === 'at+jwt' || typ === 'application/at+jwt') {
+    throw new TokenClaimInvalid('the token is an OAuth access token (typ at+jwt); latchkey accepts OIDC ID tokens only');
   }
 }
 

@@ -204,6 +204,7 @@ describe('forged and malformed tokens are refused with the right code', () => {
     { name: 'not a JWT at all', code: 'token_malformed', token: () => 'ghp_notajwtatall' },
     { name: 'an empty string', code: 'token_missing', token: () => '' },
     { name: 'over 16 KiB', code: 'token_too_large', token: () => idp.token({ padding: 'x'.repeat(MAX_TOKEN_BYTES) }) },
+    { name: 'an OAuth access token (typ at+jwt) from the trusted issuer', code: 'token_claim_invalid', token: () => idp.sign(idp.baseClaims(), { alg: 'ES256', header: { typ: 'at+jwt' } }), message: /access token/ },
   ];
 
   it('the hand-signing helper makes tokens the verifier accepts when nothing is wrong with them', async () => {
