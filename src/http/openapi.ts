@@ -102,6 +102,13 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           responses: { '200': { description: 'The deny policy was attached and audited' }, '403': problem, '404': problem, '502': problem, '503': problem },
         },
       },
+      '/v1/ca/crl': {
+        get: {
+          summary: 'The CRL of a certificate target (?target=T): serials of grants revoked before their expiry, signed by the CA; DER (application/pkix-crl), or PEM with ?format=pem',
+          parameters: [{ name: 'target', in: 'query', required: true, schema: { type: 'string' } }, { name: 'format', in: 'query', required: false, schema: { enum: ['der', 'pem'] } }],
+          responses: { '200': { description: 'The CRL, valid for 10 minutes' }, '404': problem },
+        },
+      },
       '/v1/audit/events': { get: { summary: 'Audit events, filtered, in log order (auditors)', security: bearer, responses: { '200': { description: 'Events' }, '403': problem } } },
       '/v1/audit/export': { get: { summary: 'Stream audit events as JSONL or CSV (auditors)', security: bearer, responses: { '200': { description: 'Export' } } } },
       '/v1/audit/checkpoint': { get: { summary: 'Latest signed checkpoint (auditors)', security: bearer, responses: { '200': { description: 'Checkpoint' } } } },

@@ -100,6 +100,12 @@ export interface TargetProvider<TAllow = unknown, TScope = unknown> {
   revoke(input: RevokeInput): Promise<void>;
   /** What this provider made that still exists on the backend, if the backend can tell. */
   listIssued?(): Promise<IssuedArtifact[]>;
+  /**
+   * A signed list of credentials revoked before their expiry, for kinds whose
+   * relying parties check revocation themselves (a CRL for certificates).
+   * `revoked` comes from the grant records; the provider only signs.
+   */
+  revocationList?(revoked: readonly { providerRef: string; revokedAt: Date }[], now: Date): Promise<{ der: Buffer; pem: string }>;
   /** Public, non-secret material to serve (the CA bundle, ...). */
   publicInfo?(): Readonly<Record<string, unknown>>;
   /** True when the backend is reachable (for /readyz). */

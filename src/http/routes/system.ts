@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { AppContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
+import { NotFound } from '../../errors.js';
 
 /** Health, readiness, metrics, the OpenAPI document and the CA bundle: no token needed. */
 export function systemRoutes(ctx: AppContext): Router {
@@ -27,6 +28,29 @@ export function systemRoutes(ctx: AppContext): Router {
 
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(ctx.publicUrl));
+  });
+
+  // The CRL of a certificate target: grants revoked (or failed after issuing) and not yet expired.
+  router.get('/v1/ca/crl', async (req, res) => {
+    const name = typeof req.query['target'] === 'string' ? req.query['target'] : '';
+    const target = ctx.targets.get(name);
+    if (!target?.revocationList) {
+      throw new NotFound(`no certificate target named ${JSON.stringify(name.slice(0, 63))} (pass ?target=NAME)`);
+    }
+    const now = ctx.clock.now();
+    const revoked = await ctx.db.query<{ provider_ref: string; revoked_at: Date }>(
+      `SELECT provider_ref, coalesce(revoked_at, created_at) AS revoked_at FROM grants
+        WHERE target = $1 AND status IN ('revoked', 'revoking', 'failed') AND provider_ref IS NOT NULL AND expires_at > $2
+        ORDER BY revoked_at`,
+      [name, now],
+    );
+    const crl = await target.revocationList(revoked.rows.map((r) => ({ providerRef: r.provider_ref, revokedAt: r.revoked_at })), now);
+    res.set('cache-control', 'max-age=60');
+    if (req.query['format'] === 'pem' || req.accepts(['application/pkix-crl', 'application/x-pem-file']) === 'application/x-pem-file') {
+      res.type('application/x-pem-file').send(crl.pem);
+      return;
+    }
+    res.type('application/pkix-crl').send(crl.der);
   });
 
   router.get('/v1/ca', (req, res) => {

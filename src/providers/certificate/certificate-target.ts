@@ -1,3 +1,4 @@
+import { buildCrl } from './crl.js';
 import type { Clock } from '../../clock.js';
 import { InvalidScope, PolicyDenied, ProviderUnavailable } from '../../errors.js';
 import type { IssueInput, IssuedCredential, RevokeInput, TargetProvider } from '../provider.js';
@@ -43,6 +44,9 @@ export function csrOf(scope: CsrScope): ParsedCsr {
  * is marked revoked by grants/): the certificates live minutes, and a CRL or
  * OCSP responder is future work.
  */
+/** How long a CRL is valid: certificates live minutes, relying parties should refetch often. */
+const CRL_VALIDITY_SECONDS = 600;
+
 export class CertificateTargetProvider implements TargetProvider<CertificateAllow, CertificateScope> {
   readonly kind = 'certificate';
   readonly revokeOnExpiry = false;
@@ -153,8 +157,16 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     };
   }
 
-  /** Succeeds without touching anything: short-lived certificates are not revoked on a CRL (yet). */
+  /**
+   * Nothing to undo at the CA: a revoked grant's serial is published on the
+   * CRL (`revocationList`, served at /v1/ca/crl), built from the grant records.
+   */
   async revoke(_input: RevokeInput): Promise<void> {}
+
+  /** A CRL of the given serials, signed by this target's CA, valid for 10 minutes. */
+  revocationList(revoked: readonly { providerRef: string; revokedAt: Date }[], now: Date): Promise<{ der: Buffer; pem: string }> {
+    return buildCrl(this.authority, revoked.filter((r) => /^[0-9a-f]{2,40}$/i.test(r.providerRef)).map((r) => ({ serial: r.providerRef, revokedAt: r.revokedAt })), now, CRL_VALIDITY_SECONDS);
+  }
 
   publicInfo(): Readonly<Record<string, unknown>> {
     return { trustBundle: this.authority.trustBundle };
