@@ -80,6 +80,9 @@ Try, in another terminal:
   LATCHKEY_TOKEN=$(npx latchkey token --claim sub=alice --claim team=analytics) \\
     npx latchkey grant postgres --target dev-db --database demo --table demo.orders --exec psql
 
+  # the audit log in the browser: paste this auditor token at ${url}/ui/audit
+  npx latchkey token --claim sub=carol --claim groups:='["auditors"]'
+
 Ctrl-C stops the broker and its database.
 `);
 }
