@@ -12,6 +12,9 @@ registerVerb('grant postgres', 'get a short-lived PostgreSQL login (--target T -
 registerVerb('explain', 'show what the policy decides for a request, and why', async () => (await import('./explain.js')).run);
 registerVerb('revoke', 'revoke a grant now (GRANT_ID)', async () => (await import('./grants.js')).revoke);
 registerVerb('status', 'show a grant (GRANT_ID)', async () => (await import('./grants.js')).status);
+registerVerb('grants', 'list your grants', async () => (await import('./grants.js')).list);
+registerVerb('pending', 'list grants waiting for approval (approver role)', async () => (await import('./grants.js')).pending);
+registerVerb('whoami', 'show the identity and roles the broker sees in your token', async () => (await import('./grants.js')).whoami);
 registerVerb('approve', 'approve a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).approve);
 registerVerb('deny', 'deny a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).deny);
 registerVerb('policy lint', 'check a policy file for risky rules', async () => (await import('./policy-lint.js')).run);

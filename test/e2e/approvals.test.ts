@@ -116,6 +116,28 @@ describe('grants that need someone else’s approval', () => {
     expect((await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await analyst() })).status).toBe(409);
   });
 
+  it('lets an approver find, approve and the requester collect a grant from the command line', async () => {
+    const run = async (args: string[], token: string) => {
+      let stdout = '';
+      let stderr = '';
+      const io: CliIO = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: { LATCHKEY_URL: t.url, LATCHKEY_TOKEN: token }, cwd: process.cwd() };
+      const code = await main(args, io);
+      return { code, stdout, stderr };
+    };
+    const pending = await request();
+    const id = pending.body.id as string;
+    const me = await run(['whoami'], await approver());
+    expect(me.stdout).toContain('bo@example.com (issuer sso); roles: approver');
+    const queue = await run(['pending'], await approver());
+    expect(queue.stdout).toMatch(new RegExp(`${id}  pending_approval .* by ana@example.com  "INC-42"`));
+    expect((await run(['approve', id, '--note', 'ok'], await approver())).stdout).toBe(`grant ${id}: approved\n`);
+    const mine = await run(['grants'], await analyst());
+    expect(mine.stdout).toContain(`${id}  approved`);
+    const collected = await run(['grant', 'postgres', '--claim', id, '--format', 'json'], await analyst());
+    expect(collected.code).toBe(0);
+    expect(JSON.parse(collected.stdout)).toMatchObject({ database });
+  });
+
   it('tells a CLI user who must act and how to collect the login (exit 3)', async () => {
     let stdout = '';
     let stderr = '';
