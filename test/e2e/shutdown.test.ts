@@ -16,7 +16,12 @@ describe('graceful shutdown', () => {
     const answers = tokens.map((token) =>
       callApi(t.url, 'POST', '/v1/grants', { token, body: { kind: 'certificate', target: 'mesh', scope: { generate: true } } }).catch((err: Error) => err),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    // Close once the broker is working on them (a grant row exists), not after a guessed delay.
+    for (let waited = 0; waited < 10_000; waited += 5) {
+      const rows = await t.broker.context.db.query<{ n: number }>('SELECT count(*)::int AS n FROM grants');
+      if ((rows.rows[0]?.n ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const closing = t.broker.close();
     const settled = await Promise.all(answers);
     await closing;
