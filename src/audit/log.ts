@@ -5,7 +5,6 @@ import type { Database } from '../store/database.js';
 import { canonicalEventBytes, leafHash } from './canonical.js';
 import type { AuditEventInput, AuditRecord, AuditWriter } from './types.js';
 
-const APPEND_LOCK = 0x6c6b_0002; // one writer at a time across replicas: one unbroken log
 
 export interface AuditLogOptions {
   /** Most events committed in one transaction. */
@@ -35,6 +34,8 @@ export class AuditLog implements AuditWriter {
   #queue: Pending[] = [];
   #draining: Promise<void> | undefined;
   #closed = false;
+  /** The head of the log after this process's last append; unknown until read, or after another writer moved it. */
+  #head: { next: number; prev: Buffer | undefined } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -91,44 +92,56 @@ export class AuditLog implements AuditWriter {
     }
   }
 
+  /**
+   * Commits one batch in one round trip, built against the head this process
+   * last saw; when another replica appended meanwhile, the function answers
+   * the real head and the batch is rebuilt on it (each event's `seq` and
+   * `prev` are part of what is hashed).
+   */
   async #commit(events: readonly AuditEventInput[]): Promise<AuditRecord[]> {
-    return this.db.transaction(async (tx) => {
-      // One round trip: lock timeout, the append lock, then (a statement of its own, so it sees
-      // every batch committed before the lock was granted) the head of the log.
-      const results = (await tx.query(
-        `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))};
-         SELECT pg_advisory_xact_lock(${APPEND_LOCK});
-         SELECT seq, leaf_hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
-      )) as unknown as { rows: { seq: string; leaf_hash: Buffer }[] }[];
-      const head = results[2] as { rows: { seq: string; leaf_hash: Buffer }[] };
-      let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 0;
-      let prev: Buffer | undefined = head.rows[0]?.leaf_hash;
-      const time = this.clock.now().toISOString();
-      const columns: unknown[][] = Array.from({ length: 14 }, () => []);
-      const records: AuditRecord[] = [];
-      for (const event of events) {
-        const record: AuditRecord = { ...event, seq, time, ...(prev ? { prev: prev.toString('base64') } : {}) };
-        const bytes = canonicalEventBytes(record);
-        const hash = leafHash(bytes);
-        const row = [
-          seq, time, record.type, record.outcome, record.requestId ?? null, record.issuer ?? null, record.subject ?? null,
-          typeof record.claims?.['repository'] === 'string' ? record.claims['repository'] : null,
-          record.kind ?? null, record.target ?? null, record.grantId ?? null, record.providerRef ?? null,
-          bytes.toString('utf8'), hash,
-        ];
-        row.forEach((value, i) => (columns[i] as unknown[]).push(value));
-        records.push(record);
-        prev = hash;
-        seq += 1;
-      }
-      await tx.query(
-        `INSERT INTO audit_events (seq, time, type, outcome, request_id, issuer, subject, repository, kind, target, grant_id, provider_ref, body, leaf_hash)
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[], $10::text[], $11::uuid[], $12::text[], $13::text[], $14::bytea[])`,
-        columns,
+    // next = -1: the head is unknown; the function answers it (under the lock timeout) without inserting.
+    let head = this.#head ?? { next: -1, prev: undefined };
+    for (let attempt = 1; ; attempt++) {
+      const built = this.#build(events, head);
+      const result = await this.db.query<{ appended: boolean; head_seq: string | null; head_hash: Buffer | null }>(
+        `SELECT * FROM latchkey_append_audit($1, $2, $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                              $10::text[], $11::text[], $12::text[], $13::uuid[], $14::text[], $15::text[], $16::bytea[])`,
+        [head.next, Math.max(1, Math.floor(this.#lockTimeoutMs)), ...built.columns],
       );
-      return records;
-    });
+      const row = result.rows[0];
+      if (row?.appended) {
+        this.#head = built.after;
+        return built.records;
+      }
+      // Another writer moved the head: rebuild on the real one.
+      head = row?.head_seq == null ? { next: 0, prev: undefined } : { next: Number(row.head_seq) + 1, prev: row.head_hash ?? undefined };
+      this.#head = undefined;
+      if (attempt >= 20) throw new Error('the audit log head kept moving; giving up this batch');
+    }
+  }
+
+  #build(events: readonly AuditEventInput[], head: { next: number; prev: Buffer | undefined }) {
+    let seq = head.next;
+    let prev = head.prev;
+    const time = this.clock.now().toISOString();
+    const columns: unknown[][] = Array.from({ length: 14 }, () => []);
+    const records: AuditRecord[] = [];
+    for (const event of events) {
+      const record: AuditRecord = { ...event, seq, time, ...(prev ? { prev: prev.toString('base64') } : {}) };
+      const bytes = canonicalEventBytes(record);
+      const hash = leafHash(bytes);
+      const row = [
+        seq, time, record.type, record.outcome, record.requestId ?? null, record.issuer ?? null, record.subject ?? null,
+        typeof record.claims?.['repository'] === 'string' ? record.claims['repository'] : null,
+        record.kind ?? null, record.target ?? null, record.grantId ?? null, record.providerRef ?? null,
+        bytes.toString('utf8'), hash,
+      ];
+      row.forEach((value, i) => (columns[i] as unknown[]).push(value));
+      records.push(record);
+      prev = hash;
+      seq += 1;
+    }
+    return { columns, records, after: { next: seq, prev } };
   }
 }
 

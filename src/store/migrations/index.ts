@@ -11,5 +11,6 @@ export interface Migration {
 
 import { core } from './001-core.js';
 import { auditTree } from './002-audit-tree.js';
+import { auditAppend } from './003-audit-append.js';
 
-export const migrations: readonly Migration[] = [core, auditTree];
+export const migrations: readonly Migration[] = [core, auditTree, auditAppend];
