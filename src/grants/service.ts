@@ -76,7 +76,7 @@ export class GrantService {
 
   /** Decides without issuing (for `explain`): the decision and what this caller may see of it. */
   explain(caller: GrantCaller, request: GrantRequest): { decision: PolicyDecision; explanation: PublicExplanation } {
-    const decision = this.decide(caller.identity, request);
+    const { decision } = this.decide(caller.identity, request);
     const explanation = this.deps.policy.explainTo(decision, subjectOf(caller.identity), caller.roles.has('admin'));
     return { decision, explanation };
   }
@@ -86,9 +86,10 @@ export class GrantService {
     const started = performance.now();
     const base = this.eventBase(caller, request);
     let decision: PolicyDecision;
+    let scope: unknown;
     try {
       this.deps.rateLimiter?.take(caller.identity.issuerName, caller.identity.subject);
-      decision = this.decide(caller.identity, request);
+      ({ decision, scope } = this.decide(caller.identity, request));
     } catch (err) {
       // A malformed scope is the caller's fault, and still an audited outcome.
       await this.appendOrFail({ ...base, type: 'grant.denied', outcome: 'denied', error: errorFacts(err) });
@@ -105,7 +106,6 @@ export class GrantService {
 
     const now = this.deps.clock.now();
     const target = this.openTarget(request.target);
-    const scope = this.parseScope(request);
     const grantId = randomUUID();
     const expiresAt = new Date(now.getTime() + decision.ttlSeconds * 1000);
     const claims = selectClaims(caller.identity.claims, decision.rule);
@@ -162,7 +162,7 @@ export class GrantService {
     if (grant.expiresAt <= now) throw new Conflict(`grant ${grantId} expired before it was claimed`);
     const request: GrantRequest = { kind: grant.kind, target: grant.target, scope: this.approvedScope(grant, presented) };
     // The approval covered this request under this rule; the requester's current token must still qualify for it.
-    const decision = this.decide(caller.identity, request);
+    const { decision, scope } = this.decide(caller.identity, request);
     if (!decision.allowed || !decision.rule || decision.rule.name !== grant.rule) {
       throw new PolicyDenied(`grant ${grantId} was approved under rule ${grant.rule}, which no longer allows it for this token`, {
         explanation: this.deps.policy.explainTo(decision, subjectOf(caller.identity), caller.roles.has('admin')),
@@ -180,7 +180,7 @@ export class GrantService {
       type: 'grant.requested',
       outcome: 'intent',
     };
-    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, this.parseScope(request), now, grant.expiresAt, facts);
+    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, scope, now, grant.expiresAt, facts);
   }
 
   /**
@@ -302,7 +302,12 @@ export class GrantService {
 
   // ---- steps ---------------------------------------------------------------
 
-  private decide(identity: VerifiedIdentity, request: GrantRequest): PolicyDecision {
+  /**
+   * The policy's decision and the parsed scope it was made on. The provider
+   * issues from that same scope object, so work its scope check did (parsing
+   * a CSR, rendering names) is not done again.
+   */
+  private decide(identity: VerifiedIdentity, request: GrantRequest): { decision: PolicyDecision; scope: unknown } {
     const kind = this.deps.kinds.find((k) => k.kind === request.kind);
     if (!kind) throw new InvalidScope(`unknown kind "${request.kind}" (expected one of: ${this.deps.kinds.map((k) => k.kind).join(', ')})`);
     const targetConfig = this.deps.policy.config.targets[request.target];
@@ -310,18 +315,17 @@ export class GrantService {
     if (targetConfig.kind !== request.kind) {
       throw new InvalidScope(`target "${request.target}" issues ${targetConfig.kind} credentials, not ${request.kind}`);
     }
-    const scope = this.parseScope(request);
-    return this.deps.policy.evaluate(
+    const scope = this.parseScope(kind, request);
+    const decision = this.deps.policy.evaluate(
       subjectOf(identity),
       request,
       (allow) => kind.checkScope({ target: targetConfig.settings, allow: allow.settings, scope, claims: identity.claims }),
       this.deps.clock.now(),
     );
+    return { decision, scope };
   }
 
-  private parseScope(request: GrantRequest): unknown {
-    const kind = this.deps.kinds.find((k) => k.kind === request.kind);
-    if (!kind) throw new InvalidScope(`unknown kind "${request.kind}"`);
+  private parseScope(kind: ProviderKind, request: GrantRequest): unknown {
     const parsed = kind.scopeSchema.safeParse(request.scope ?? {});
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `scope${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`);
