@@ -1,30 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { LATCHKEY_BIN } from '../support/cli.js';
-import { LocalSts, type StsCredentials } from '../support/sts-server.js';
-import { awsBrokerConfig, brokerIdentity, useBrokerIdentity } from '../providers/aws/support.js';
+import type { TestBroker } from '../support/broker.js';
+import { LATCHKEY_BIN, runProcess } from '../support/cli.js';
+import type { LocalSts, StsCredentials } from '../support/sts-server.js';
+import { startAwsBroker } from '../providers/aws/support.js';
 
 // Debian's awscli (v2); a pip-installed v1 elsewhere on PATH would do too, but CI installs this one.
 const AWS_CLI = ['/usr/bin/aws', '/usr/local/bin/aws'].find((p) => existsSync(p));
 
-function runAws(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(AWS_CLI!, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runAws(args: string[], env: Record<string, string>) {
+  return runProcess(AWS_CLI!, args, { env, timeoutMs: 60_000 });
 }
 
 describe.skipIf(!AWS_CLI)('the AWS CLI with credential_process = latchkey credential-process', () => {
@@ -34,10 +21,7 @@ describe.skipIf(!AWS_CLI)('the AWS CLI with credential_process = latchkey creden
   let home: string;
 
   beforeAll(async () => {
-    broker = brokerIdentity();
-    useBrokerIdentity(broker);
-    sts = await LocalSts.start({ callers: [broker] });
-    t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+    ({ sts, broker, t } = await startAwsBroker());
     home = mkdtempSync(join(tmpdir(), 'latchkey-awscli-'));
     writeFileSync(
       join(home, 'config'),

@@ -2,19 +2,16 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { LocalSts, type StsCredentials } from '../support/sts-server.js';
-import { awsBrokerConfig, brokerIdentity, capturedIO, useBrokerIdentity } from '../providers/aws/support.js';
+import type { TestBroker } from '../support/broker.js';
+import type { LocalSts, StsCredentials } from '../support/sts-server.js';
+import { capturedIO, startAwsBroker } from '../providers/aws/support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
 let t: TestBroker;
 
 beforeAll(async () => {
-  broker = brokerIdentity();
-  useBrokerIdentity(broker);
-  sts = await LocalSts.start({ callers: [broker] });
-  t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+  ({ sts, broker, t } = await startAwsBroker());
 });
 afterAll(async () => {
   await t?.close();

@@ -7,9 +7,9 @@ import { main } from '../../src/cli/main.js';
 import { createApp } from '../../src/http/app.js';
 import type { AppContext } from '../../src/http/context.js';
 import { awsSessionRoutes } from '../../src/http/routes/aws-sessions.js';
-import { callApi, startTestBroker, type TestBroker } from '../support/broker.js';
-import { LocalSts, type StsCredentials } from '../support/sts-server.js';
-import { awsBrokerConfig, brokerIdentity, capturedIO, useBrokerIdentity } from '../providers/aws/support.js';
+import { callApi, type TestBroker } from '../support/broker.js';
+import type { LocalSts, StsCredentials } from '../support/sts-server.js';
+import { capturedIO, startAwsBroker } from '../providers/aws/support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
@@ -27,11 +27,8 @@ async function serve(ctx: AppContext): Promise<string> {
 let url: string;
 
 beforeAll(async () => {
-  broker = brokerIdentity();
-  useBrokerIdentity(broker);
-  sts = await LocalSts.start({ callers: [broker] });
-  t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
-  url = await serve(t.broker.context);
+  ({ sts, broker, t } = await startAwsBroker());
+  url = t.url; // the broker mounts the revoke-sessions route itself
 });
 afterAll(async () => {
   for (const s of servers) {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,27 +8,16 @@ import { readFileCommands } from '../../src/cli/github-actions.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { lintPolicy } from '../../src/policy/lint.js';
 import { providerKinds } from '../../src/providers/registry.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { LocalSts, type StsCredentials } from '../support/sts-server.js';
-import { awsBrokerConfig, brokerIdentity, startGitHubTokenService, useBrokerIdentity } from '../providers/aws/support.js';
+import type { TestBroker } from '../support/broker.js';
+import { runProcess } from '../support/cli.js';
+import type { LocalSts, StsCredentials } from '../support/sts-server.js';
+import { startGitHubTokenService, startAwsBroker } from '../providers/aws/support.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs one step of the action as the runner does: `node <entry>` with INPUT_*, file commands and STATE_*. */
-function runStep(entry: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, entry)], { env: { PATH: process.env['PATH'] ?? '', ...env }, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runStep(entry: string, env: Record<string, string>) {
+  return runProcess(process.execPath, [join(ROOT, entry)], { env: { PATH: process.env['PATH'] ?? '', ...env }, cwd: ROOT, timeoutMs: 60_000 });
 }
 
 describe('the latchkey GitHub Action', () => {
@@ -40,10 +28,7 @@ describe('the latchkey GitHub Action', () => {
   let dir: string;
 
   beforeAll(async () => {
-    broker = brokerIdentity();
-    useBrokerIdentity(broker);
-    sts = await LocalSts.start({ callers: [broker] });
-    t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+    ({ sts, broker, t } = await startAwsBroker());
     tokens = await startGitHubTokenService((audience) => t.issuer.githubToken({ aud: audience }));
     dir = mkdtempSync(join(tmpdir(), 'latchkey-action-'));
   });

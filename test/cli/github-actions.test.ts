@@ -5,9 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendGitHubEnv, fetchGitHubActionsToken, maskSecret, readFileCommands } from '../../src/cli/github-actions.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { LocalSts, type StsCredentials } from '../support/sts-server.js';
-import { awsBrokerConfig, brokerIdentity, startGitHubTokenService, useBrokerIdentity } from '../providers/aws/support.js';
+import type { TestBroker } from '../support/broker.js';
+import type { LocalSts, StsCredentials } from '../support/sts-server.js';
+import { startGitHubTokenService, startAwsBroker } from '../providers/aws/support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
@@ -16,10 +16,7 @@ let tokens: Awaited<ReturnType<typeof startGitHubTokenService>>;
 let dir: string;
 
 beforeAll(async () => {
-  broker = brokerIdentity();
-  useBrokerIdentity(broker);
-  sts = await LocalSts.start({ callers: [broker] });
-  t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+  ({ sts, broker, t } = await startAwsBroker());
   tokens = await startGitHubTokenService((audience) => t.issuer.githubToken({ aud: audience }));
   dir = mkdtempSync(join(tmpdir(), 'latchkey-gha-'));
 });

@@ -10,14 +10,14 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `latchkey ARGS` as a separate process, as a user would. */
-export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Runs a program to completion, collecting its output; killed after `timeoutMs`. */
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LATCHKEY_BIN, ...args], {
-      env: { ...process.env, ...options.env },
-      cwd: options.cwd ?? process.cwd(),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd ?? process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -30,6 +30,11 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs `latchkey ARGS` as a separate process, as a user would. */
+export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [LATCHKEY_BIN, ...args], { ...options, env: { ...process.env, ...options.env } });
 }
 
 /** Starts a long-running `latchkey` verb and resolves once `ready` appears in its stdout. */

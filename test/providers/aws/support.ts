@@ -6,6 +6,7 @@ import { AwsTargetProvider } from '../../../src/providers/aws/provider.js';
 import type { IssueInput } from '../../../src/providers/provider.js';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { LocalSts, type StsCredentials } from '../../support/sts-server.js';
+import { startTestBroker, type TestBroker } from '../../support/broker.js';
 
 /** The broker's own AWS identity, handed to the SDK's default provider chain through the environment. */
 export function brokerIdentity(): StsCredentials {
@@ -201,4 +202,16 @@ export function useLocalStsTarget(bind: (parts: { sts: LocalSts; broker: StsCred
     await parts?.sts.close();
   });
   beforeEach(() => parts?.sts.reset());
+}
+
+/**
+ * A broker whose aws target points at a fresh local STS that trusts a fresh
+ * broker identity (set in the environment, as the SDK's default chain reads it).
+ */
+export async function startAwsBroker(): Promise<{ sts: LocalSts; broker: StsCredentials; t: TestBroker }> {
+  const broker = brokerIdentity();
+  useBrokerIdentity(broker);
+  const sts = await LocalSts.start({ callers: [broker] });
+  const t = await startTestBroker({ configure: (issuer) => awsBrokerConfig(issuer, sts.url) });
+  return { sts, broker, t };
 }
