@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileCommands } from '../../src/cli/github-actions.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { seedDemoSchema } from '../../src/providers/postgres/index.js';
+import { createDemoDatabase } from '../support/database.js';
 import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
 
 // `--format github` for PostgreSQL logins and certificates, as action.yml's main step runs them.
@@ -15,18 +15,11 @@ describe('grant postgres and grant cert inside GitHub Actions', () => {
   const tag = randomBytes(4).toString('hex');
   const database = `lkgha_${tag}`;
   const envVar = `LK_GHA_PG_${tag}`;
-  let serverUrl: string;
   let t: TestBroker;
   let dir: string;
 
   beforeAll(async () => {
-    serverUrl = inject('postgresUrl');
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    await seedDemoSchema(serverUrl.replace(/\/postgres$/, `/${database}`));
-    process.env[envVar] = serverUrl;
+    await createDemoDatabase(database, envVar);
     dir = mkdtempSync(join(tmpdir(), 'latchkey-gha-pg-'));
     t = await startTestBroker({
       configure: (gh) => ({

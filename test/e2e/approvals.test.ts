@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { seedDemoSchema } from '../../src/providers/postgres/index.js';
+import { createDemoDatabase } from '../support/database.js';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
 
 // Sensitive tables wait for another person's approval; the credential goes to the requester only.
@@ -15,13 +15,7 @@ describe('grants that need someone else’s approval', () => {
   let t: TestBroker;
 
   beforeAll(async () => {
-    const serverUrl = inject('postgresUrl');
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    await seedDemoSchema(serverUrl.replace(/\/postgres$/, `/${database}`));
-    process.env[envVar] = serverUrl;
+    await createDemoDatabase(database, envVar);
     t = await startTestBroker({
       configure: (sso) => ({
         issuers: [{ name: 'sso', issuer: sso.url, audience: sso.audience, allow_insecure_http: true, subject_claim: 'email' }],

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { seedDemoSchema } from '../../src/providers/postgres/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_REDACT_PATHS } from '../../src/secret.js';
+import { createDemoDatabase } from '../support/database.js';
 import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
 
 // The broker logs everything it does at trace level here; none of it may carry a secret.
@@ -16,13 +15,7 @@ describe('secrets never reach the logs or the audit log', () => {
   let logs = '';
 
   beforeAll(async () => {
-    const serverUrl = inject('postgresUrl');
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    await seedDemoSchema(serverUrl.replace(/\/postgres$/, `/${database}`));
-    process.env[envVar] = serverUrl;
+    await createDemoDatabase(database, envVar);
     const sink = new Writable({ write(chunk, _enc, done) { logs += chunk.toString(); done(); } });
     t = await startTestBroker({
       configure: (gh) => ({

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { Database } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrate.js';
+import { seedDemoSchema } from '../../src/providers/postgres/demo.js';
 
 /** A fresh, empty database in the suite's shared cluster. */
 export async function createTestDatabase(prefix = 't'): Promise<{ url: string; name: string; drop(): Promise<void> }> {
@@ -38,4 +39,19 @@ export async function createMigratedDatabase(): Promise<{ db: Database; url: str
       await t.drop();
     },
   };
+}
+
+/**
+ * Database `name` with the demo schema (demo.orders, demo.customers,
+ * demo.payments) in the shared cluster, and `adminUrlEnv` set to the
+ * cluster's superuser URL, as a postgres target's `admin_url_env` reads it.
+ */
+export async function createDemoDatabase(name: string, adminUrlEnv: string): Promise<void> {
+  const admin = inject('postgresUrl');
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  await seedDemoSchema(admin.replace(/\/postgres$/, `/${name}`));
+  process.env[adminUrlEnv] = admin;
 }
