@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { loadEmbeddedPostgres, stopServerOnExit } from '../../src/store/embedded.js';
+import { anyFreePort, loadEmbeddedPostgres, stopServerOnExit } from '../../src/store/embedded.js';
 
 /** A throwaway PostgreSQL cluster with password (SCRAM) authentication. */
 export interface TestCluster {
@@ -15,16 +14,8 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export const freePort = anyFreePort;
 
 /** Starts a fresh cluster in a temp folder (~2 s). `postgresFlags` e.g. ['-c', 'log_statement=all']. */
 export async function startCluster(options: { postgresFlags?: string[]; onLog?: (line: string) => void } = {}): Promise<TestCluster> {
