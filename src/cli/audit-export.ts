@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidRequest } from '../errors.js';
 import { filterOptions, filterQuery } from './audit-list.js';
-import { BrokerRefused, brokerUrl, callBroker, resolveToken } from './client.js';
+import { BrokerRefused, callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 /**
@@ -18,8 +18,7 @@ export const run: CliVerb = async (args, io) => {
   });
   const format = (values['format'] as string | undefined) ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new InvalidRequest('--format: expected jsonl or csv');
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'read');
   const query = filterQuery(values);
   query.set('format', format);
   const checkpointOut = values['checkpoint-out'] as string | undefined;

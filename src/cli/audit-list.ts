@@ -1,4 +1,4 @@
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 import type { AuditRecord } from '../audit/types.js';
 
@@ -27,8 +27,7 @@ export const run: CliVerb = async (args, io) => {
   const { values } = parseVerbArgs('audit list', args, {
     ...filterOptions(), limit: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
   });
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'read');
   const query = filterQuery(values);
   query.set('limit', (values['limit'] as string | undefined) ?? '100');
   let cursor: string | null = null;

@@ -1,5 +1,5 @@
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 /**
@@ -19,8 +19,7 @@ export const run: CliVerb = async (args, io) => {
   const target = values['target'] as string | undefined;
   const role = values['role'] as string | undefined;
   if (!target || !role) throw new InvalidRequest('latchkey aws revoke-sessions: --target and --role are required');
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url, audience: values['audience'] as string | undefined });
+  const { url, token } = await connectToBroker(values, io, 'read');
   const answer = await callBroker<Record<string, unknown>>(url, 'POST', `/v1/targets/${encodeURIComponent(target)}/aws/revoke-sessions`, {
     token,
     body: { role },

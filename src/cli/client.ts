@@ -53,6 +53,22 @@ export async function resolveToken(flag: string | undefined, io: CliIO, options:
   throw new InvalidRequest('no token: run latchkey login (SSO in the browser), pass --token, set LATCHKEY_TOKEN, or run inside GitHub Actions with permissions: id-token: write');
 }
 
+/**
+ * The broker URL and caller token a verb uses, from its parsed `--url`,
+ * `--token` and `--audience` flags (each optional) and the environment.
+ */
+export async function connectToBroker(
+  values: Readonly<Record<string, unknown>>,
+  io: CliIO,
+  purpose: ResolveTokenOptions['purpose'],
+): Promise<{ url: string; token: string }> {
+  const flag = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const url = brokerUrl(flag('url'), io);
+  const audience = flag('audience');
+  const token = await resolveToken(flag('token'), io, { purpose, broker: url, ...(audience === undefined ? {} : { audience }) });
+  return { url, token };
+}
+
 /** Calls the broker's JSON API; a problem+json answer becomes BrokerRefused. */
 export async function callBroker<T = Record<string, unknown>>(
   url: string,

@@ -1,5 +1,5 @@
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, resolveToken } from './client.js';
+import { connectToBroker } from './client.js';
 import { credentialProcessJson, requestAwsGrant } from './grant-aws.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
@@ -23,8 +23,7 @@ export const run: CliVerb = async (args, io) => {
   const target = values['target'] as string | undefined;
   const role = values['role'] as string | undefined;
   if (!target || !role) throw new InvalidRequest('latchkey credential-process: --target and --role are required');
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url, audience: values['audience'] as string | undefined });
+  const { url, token } = await connectToBroker(values, io, 'issue');
   const grant = await requestAwsGrant({ url, token, target, role, ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}) });
   io.stdout.write(credentialProcessJson(grant.credential));
   return 0;

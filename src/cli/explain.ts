@@ -1,5 +1,5 @@
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 interface Explanation {
@@ -30,8 +30,7 @@ export const run: CliVerb = async (args, io) => {
       throw new InvalidRequest('--scope must be JSON, e.g. \'{"database":"demo","tables":["demo.orders"]}\'');
     }
   }
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'read');
   const answer = await callBroker<Explanation>(url, 'POST', '/v1/explain', {
     token,
     body: { kind: values['kind'], target: values['target'], scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}) },

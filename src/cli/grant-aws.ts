@@ -1,5 +1,5 @@
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
 
 /**
@@ -158,8 +158,7 @@ export const run: CliVerb = async (args, io) => {
   if (!(AWS_FORMATS as readonly string[]).includes(format)) {
     throw new InvalidRequest(`latchkey grant aws: --format must be one of ${AWS_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   }
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url, audience: values['audience'] as string | undefined });
+  const { url, token } = await connectToBroker(values, io, 'issue');
   const grant = await requestAwsGrant({
     url,
     token,

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, resolveToken } from './client.js';
+import { connectToBroker } from './client.js';
 import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
 import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
@@ -63,8 +63,7 @@ export const run: CliVerb = async (args, io) => {
   } else {
     scope = { generate: true, ...(values['key-type'] ? { keyType: values['key-type'] } : {}), ...(values['pkcs12'] ? { pkcs12: true } : {}) };
   }
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'issue');
   const grant = claim
     ? await claimApprovedGrant<CertificateCredential>(url, token, claim, scope)
     : await requestGrant<CertificateCredential>(url, token, { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) });

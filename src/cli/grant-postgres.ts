@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, resolveToken } from './client.js';
+import { connectToBroker } from './client.js';
 import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
 import { formatPostgresCredential, psqlEnvironment, type PostgresCredentialFormat } from './format-postgres.js';
 import { publishToGitHub } from './github-actions.js';
@@ -45,8 +45,7 @@ export const run: CliVerb = async (args, io) => {
   if (!['uri', 'env', 'pgpass', 'json', 'github'].includes(format)) throw new InvalidRequest('--format expects uri, env, pgpass, json or github');
   const exec = values['exec'] as string | undefined;
 
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'issue', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'issue');
   const privileges = values['privilege'] as string[] | undefined;
   const grant = claim
     ? await claimApprovedGrant<Record<string, unknown>>(url, token, claim)

@@ -1,5 +1,5 @@
 import { InvalidRequest } from '../errors.js';
-import { brokerUrl, callBroker, resolveToken } from './client.js';
+import { callBroker, connectToBroker } from './client.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
 /** Verbs acting on one grant by id: revoke, status, approve, deny. */
@@ -8,8 +8,7 @@ function grantVerb(name: string, method: 'GET' | 'POST' | 'DELETE', path: (id: s
     const { values, positionals } = parseVerbArgs(name, args, { url: { type: 'string' }, token: { type: 'string' }, note: { type: 'string' }, json: { type: 'boolean' } }, true);
     const id = positionals[0];
     if (!id) throw new InvalidRequest(`usage: latchkey ${name} GRANT_ID`);
-    const url = brokerUrl(values['url'] as string | undefined, io);
-    const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+    const { url, token } = await connectToBroker(values, io, 'read');
     const grant = await callBroker<Record<string, unknown>>(url, method, path(encodeURIComponent(id)), {
       token,
       ...(method === 'POST' ? { body: values['note'] ? { note: values['note'] } : {} } : {}),
@@ -43,8 +42,7 @@ interface GrantSummary {
 function listVerb(name: string, path: string, empty: string): CliVerb {
   return async (args, io) => {
     const { values } = parseVerbArgs(name, args, { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' } });
-    const url = brokerUrl(values['url'] as string | undefined, io);
-    const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+    const { url, token } = await connectToBroker(values, io, 'read');
     const { grants } = await callBroker<{ grants: GrantSummary[] }>(url, 'GET', path, { token });
     if (values['json']) {
       io.stdout.write(`${JSON.stringify(grants, null, 2)}\n`);
@@ -69,8 +67,7 @@ export const pending = listVerb('pending', '/v1/grants/pending', 'nothing waits 
 /** `latchkey whoami`: the identity the broker verified from this token, and its roles. */
 export const whoami: CliVerb = async (args, io) => {
   const { values } = parseVerbArgs('whoami', args, { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' } });
-  const url = brokerUrl(values['url'] as string | undefined, io);
-  const token = await resolveToken(values['token'] as string | undefined, io, { purpose: 'read', broker: url });
+  const { url, token } = await connectToBroker(values, io, 'read');
   const me = await callBroker<{ issuer: string; subject: string; roles: string[]; expiresAt: string }>(url, 'GET', '/v1/whoami', { token });
   io.stdout.write(values['json'] ? `${JSON.stringify(me, null, 2)}\n` : `${me.subject} (issuer ${me.issuer}); roles: ${me.roles.join(', ') || 'none'}; token valid until ${me.expiresAt}\n`);
   return 0;
