@@ -186,6 +186,17 @@ export class GrantStore {
     return r.rows.map(toGrantRecord);
   }
 
+  /** What a target issued and ended before its expiry (revoked, or failed after issuing): for revocation lists. */
+  async endedBeforeExpiry(target: string, now: Date): Promise<{ providerRef: string; revokedAt: Date }[]> {
+    const r = await this.db.query<{ provider_ref: string; revoked_at: Date }>(
+      `SELECT provider_ref, coalesce(revoked_at, created_at) AS revoked_at FROM grants
+        WHERE target = $1 AND status IN ('revoked', 'revoking', 'failed') AND provider_ref IS NOT NULL AND expires_at > $2
+        ORDER BY revoked_at`,
+      [target, now],
+    );
+    return r.rows.map((row) => ({ providerRef: row.provider_ref, revokedAt: row.revoked_at }));
+  }
+
   /** Grant ids that still own something on a backend (for orphan reconciliation). */
   async liveGrantIds(kind: string, target: string, ids: readonly string[], issuingGraceBefore: Date): Promise<Set<string>> {
     if (ids.length === 0) return new Set();

@@ -38,13 +38,7 @@ export function systemRoutes(ctx: AppContext): Router {
       throw new NotFound(`no certificate target named ${JSON.stringify(name.slice(0, 63))} (pass ?target=NAME)`);
     }
     const now = ctx.clock.now();
-    const revoked = await ctx.db.query<{ provider_ref: string; revoked_at: Date }>(
-      `SELECT provider_ref, coalesce(revoked_at, created_at) AS revoked_at FROM grants
-        WHERE target = $1 AND status IN ('revoked', 'revoking', 'failed') AND provider_ref IS NOT NULL AND expires_at > $2
-        ORDER BY revoked_at`,
-      [name, now],
-    );
-    const crl = await target.revocationList(revoked.rows.map((r) => ({ providerRef: r.provider_ref, revokedAt: r.revoked_at })), now);
+    const crl = await target.revocationList(await ctx.grants.store.endedBeforeExpiry(name, now), now);
     res.set('cache-control', 'max-age=60');
     if (req.query['format'] === 'pem' || req.accepts(['application/pkix-crl', 'application/x-pem-file']) === 'application/x-pem-file') {
       res.type('application/x-pem-file').send(crl.pem);
