@@ -15,6 +15,7 @@ export type AuditEventType =
   | 'grant.expired'
   | 'grant.revoke_failed'
   | 'grant.orphan_revoked'
+  | 'target.pruned'
   | 'token.rejected'
   | 'audit.read'
   | 'aws.sessions_revoked';

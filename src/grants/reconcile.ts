@@ -67,6 +67,14 @@ export async function reconcile(deps: {
             details: { why: 'found on the backend with no active grant (broker stopped mid-issue, or the grant ended and its revocation was lost)' },
           });
         }
+        // Only after orphans are gone: a scope group still used by an orphan login is not unused.
+        const pruned = (await target.pruneUnused?.()) ?? [];
+        if (pruned.length > 0) {
+          await deps.audit.append({
+            type: 'target.pruned', outcome: 'success', kind: target.kind, target: target.name,
+            details: { removed: pruned, why: 'shared objects no credential uses any more (PostgreSQL scope groups with no member login)' },
+          });
+        }
       } catch (err) {
         errors.push(`${target.name}: ${(err as Error).message}`);
         deps.logger.warn({ target: target.name, err: (err as Error).message }, 'reconciliation of target failed; will retry');

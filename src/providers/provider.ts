@@ -101,6 +101,11 @@ export interface TargetProvider<TAllow = unknown, TScope = unknown> {
   /** What this provider made that still exists on the backend, if the backend can tell. */
   listIssued?(): Promise<IssuedArtifact[]>;
   /**
+   * Removes shared backend objects no credential uses any more (PostgreSQL
+   * scope groups); reconciliation runs it. Returns what was removed.
+   */
+  pruneUnused?(): Promise<string[]>;
+  /**
    * A signed list of credentials revoked before their expiry, for kinds whose
    * relying parties check revocation themselves (a CRL for certificates).
    * `revoked` comes from the grant records; the provider only signs.

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -109,6 +109,8 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
   readonly #secrets: readonly string[];
   readonly #pools = new Map<string, pg.Pool>();
   #facts: Promise<ServerFacts> | undefined;
+  /** Scope groups being made or granted anew, by name. */
+  readonly #preparingGroups = new Map<string, Promise<void>>();
 
   private constructor(name: string, settings: PostgresTargetSettings, deps: ProviderDeps, adminUrl: Secret<string>) {
     this.name = name;
@@ -174,21 +176,32 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const verifier = await scramSha256Verifier(password, { iterations: this.#settings.scram_iterations });
     const role = makeRoleName(this.#settings.role_prefix, input.subject);
 
+    const group = scopeGroupName(this.#settings.marker_role, scope);
     try {
-      const statements = this.#issueStatements(role, verifier, scope, input, facts);
-      // Rows inserted through a serial/identity column draw from its sequence: INSERT needs USAGE on it.
-      if (scope.privileges.includes('INSERT')) {
-        for (const sequence of await this.#ownedSequences(scope)) {
-          statements.push(`GRANT USAGE ON SEQUENCE ${quoteQualifiedName(sequence)} TO ${escapeIdentifier(role)}`);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const privilegesHeld = await this.#createLogin(role, verifier, group, scope, input, facts);
+          // The scope's group lost a privilege (its table was dropped and made again): grant it anew before answering.
+          if (!privilegesHeld) await this.#grantScopeGroup(group, scope, facts).catch(async (err: unknown) => {
+            await this.revoke({ grantId: input.grantId, providerRef: role, reason: 'revoked' }).catch(() => {});
+            throw err;
+          });
+          break;
+        } catch (err) {
+          // First login of this scope on this server: make its group, then create the login again.
+          if (sqlState(err) === '42704' && attempt === 1) {
+            await this.#grantScopeGroup(group, scope, facts);
+            continue;
+          }
+          throw err;
         }
       }
-      await this.#transaction(scope.database, 'issuing a login', statements);
     } catch (err) {
       const state = sqlState(err);
       if (state === '3D000') {
         throw new InvalidScope(`database ${scope.database} does not exist on target ${this.name}`, { database: scope.database });
       }
-      // A GRANT named something missing and the transaction rolled back; find which, to say so.
+      // Something the scope names is missing and the transaction rolled back; find which, to say so.
       if (state === '42P01' || state === '42703' || state === '3F000') await this.#checkCatalog(scope);
       throw err;
     }
@@ -376,9 +389,10 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
   /**
    * Runs the statements as one transaction in one round trip (a simple-query
    * batch) on `database`, again when PostgreSQL reports a concurrent catalog
-   * update. Any failure rolls everything back.
+   * update. Any failure rolls everything back. Resolves to the statements'
+   * results, in order.
    */
-  async #transaction(database: string, doing: string, statements: readonly string[]): Promise<void> {
+  async #transaction(database: string, doing: string, statements: readonly string[]): Promise<pg.QueryResult[]> {
     const batch = ['BEGIN', ...statements, 'COMMIT'].join(';\n');
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
@@ -388,8 +402,10 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
         throw toProviderError(err, this.name, doing, this.#secrets);
       }
       let failure: unknown;
+      let results: pg.QueryResult[] = [];
       try {
-        await client.query(batch);
+        // A multi-statement simple query answers one result per statement: drop BEGIN's and COMMIT's.
+        results = ([] as pg.QueryResult[]).concat(await client.query(batch)).slice(1, -1);
       } catch (err) {
         failure = err ?? new Error('query failed');
       }
@@ -397,7 +413,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       // A failed statement leaves the transaction aborted; end it before the connection goes back.
       if (failure !== undefined) await client.query('ROLLBACK').catch(() => (broken = true));
       client.release(broken);
-      if (failure === undefined) return;
+      if (failure === undefined) return results;
       if (attempt < MAX_TRANSACTION_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(failure) ?? '')) {
         await sleep(5 + Math.random() * 20);
         continue;
@@ -451,22 +467,38 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     });
   }
 
-  /** The whole of a login's creation; every name quoted by pg, every value a pg literal. */
-  #issueStatements(role: string, verifier: string, scope: ResolvedScope, input: IssueInput<PostgresAllowance, PostgresScope>, facts: ServerFacts): string[] {
+  /**
+   * Creates the login in one transaction, one round trip, with no ACL
+   * written: the login joins the scope's group, which holds the privileges.
+   * The first statement checks that the group holds every privilege of the
+   * scope (and fails the whole transaction, naming what is missing, when a
+   * table or column does not exist, or with 42704 when the group does not).
+   * Resolves to that check's answer. Every name is quoted by pg, every value a
+   * pg literal.
+   */
+  async #createLogin(role: string, verifier: string, group: string, scope: ResolvedScope, input: IssueInput<PostgresAllowance, PostgresScope>, facts: ServerFacts): Promise<boolean> {
     const r = escapeIdentifier(role);
+    const g = escapeIdentifier(group);
     const marker = escapeIdentifier(this.#settings.marker_role);
-    // NOINHERIT: membership in the marker only labels the role. From 16 on it also may not SET ROLE to the marker.
-    const membership = facts.version >= 160000 ? '' : ` IN ROLE ${marker}`;
-    // A non-superuser admin needs the login's privileges to terminate, REASSIGN and DROP OWNED it later.
-    const adminKeepsHold = facts.superuser ? [] : facts.version >= 160000 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : [];
+    const v16 = facts.version >= 160000;
+    // Up to 15, INHERIT is a property of the role, not of each membership: the login inherits
+    // the group's privileges, and the marker's, which hold nothing ("grant this role nothing").
+    const attributes = `LOGIN ${v16 ? 'NOINHERIT' : 'INHERIT'} PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}`;
     const statements = [
-      ...adminKeepsHold,
-      // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with
-      // a missing role); not waiting for the WAL flush shortens the ACL lock below to the statements themselves.
+      `SELECT ${scopePrivilegesHeld(group, scope)} AS held`,
+      // A non-superuser admin needs the login's privileges to terminate, REASSIGN and DROP OWNED it later.
+      ...(!facts.superuser && v16 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : []),
+      // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with a missing role).
       `SET LOCAL synchronous_commit = off`,
-      `CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}${membership}`,
-      ...(facts.version >= 160000 ? [`GRANT ${marker} TO ${r} WITH INHERIT FALSE, SET FALSE`] : []),
-      ...(!facts.superuser && facts.version < 160000 ? [`GRANT ${r} TO CURRENT_USER`] : []),
+      ...(v16
+        ? [
+            `CREATE ROLE ${r} ${attributes}`,
+            // From 16 on: membership in the marker only labels the login; the group's privileges are inherited; neither may be SET.
+            `GRANT ${marker} TO ${r} WITH INHERIT FALSE, SET FALSE`,
+            `GRANT ${g} TO ${r} WITH INHERIT TRUE, SET FALSE`,
+          ]
+        : [`CREATE ROLE ${r} ${attributes} IN ROLE ${marker}, ${g}`]),
+      ...(!facts.superuser && !v16 ? [`GRANT ${r} TO CURRENT_USER`] : []),
       `COMMENT ON ROLE ${r} IS ${escapeLiteral(COMMENT_PREFIX + input.grantId)}`,
     ];
     const settings: Record<string, string | undefined> = { ...this.#settings.role_settings };
@@ -475,18 +507,103 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
       if (value === undefined) continue;
       statements.push(`ALTER ROLE ${r} SET ${escapeIdentifier(name)} = ${escapeLiteral(value)}`);
     }
-    statements.push(`SELECT pg_advisory_xact_lock(${ACL_LOCK})`);
-    statements.push(`GRANT CONNECT ON DATABASE ${escapeIdentifier(scope.database)} TO ${r}`);
-    for (const schema of new Set(scope.tables.map((t) => t.name.schema))) {
-      statements.push(`GRANT USAGE ON SCHEMA ${escapeIdentifier(schema)} TO ${r}`);
+    const results = await this.#transaction(scope.database, 'issuing a login', statements);
+    return results[0]?.rows[0]?.['held'] === true;
+  }
+
+  /**
+   * Makes the scope's group if it is missing and grants it exactly the
+   * scope: CONNECT on the database, USAGE on the schemas, the privileges on
+   * the tables (or columns), and USAGE on the tables' own sequences for
+   * INSERT. This is the only place that writes ACLs while issuing, once per
+   * scope, not once per login: with a role per grant, each login's own ACL
+   * entries would make every GRANT on a table slower as logins accumulate
+   * (the ACL array is rewritten whole) and would make grants queue on the
+   * table's catalog row. Idempotent, and safe with several replicas.
+   */
+  #grantScopeGroup(group: string, scope: ResolvedScope, facts: ServerFacts): Promise<void> {
+    // Logins of a new scope arriving together wait for one preparation instead of each queueing for the lock.
+    let pending = this.#preparingGroups.get(group);
+    if (!pending) {
+      pending = this.#prepareScopeGroup(group, scope, facts).finally(() => this.#preparingGroups.delete(group));
+      this.#preparingGroups.set(group, pending);
     }
-    for (const table of scope.tables) {
-      const columns = table.columns ? ` (${table.columns.map((c) => escapeIdentifier(c)).join(', ')})` : '';
-      // DELETE removes whole rows; PostgreSQL has no column-level DELETE (checkScope refuses it on column-limited tables).
-      const privileges = scope.privileges.map((p) => (p === 'DELETE' ? p : `${p}${columns}`)).join(', ');
-      statements.push(`GRANT ${privileges} ON TABLE ${quoteQualifiedName(table.name)} TO ${r}`);
+    return pending;
+  }
+
+  async #prepareScopeGroup(group: string, scope: ResolvedScope, facts: ServerFacts): Promise<void> {
+    const g = escapeIdentifier(group);
+    const pool = this.#pool(scope.database);
+    const doing = `preparing scope group ${group}`;
+    for (let attempt = 1; ; attempt++) {
+      const exists = (await this.#query(pool, doing, () => pool.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [group]))).rowCount === 1;
+      const statements = [
+        `SELECT pg_advisory_xact_lock(${ACL_LOCK})`,
+        ...(exists
+          ? []
+          : [
+              // A non-superuser admin needs the group's privileges to DROP OWNED it when it is pruned.
+              ...(!facts.superuser && facts.version >= 160000 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : []),
+              `CREATE ROLE ${g} NOLOGIN NOINHERIT`,
+              ...(!facts.superuser && facts.version < 160000 ? [`GRANT ${g} TO CURRENT_USER`] : []),
+              `COMMENT ON ROLE ${g} IS ${escapeLiteral(scopeGroupComment(this.#settings.marker_role, scope))}`,
+            ]),
+        `GRANT CONNECT ON DATABASE ${escapeIdentifier(scope.database)} TO ${g}`,
+        ...[...new Set(scope.tables.map((t) => t.name.schema))].map((schema) => `GRANT USAGE ON SCHEMA ${escapeIdentifier(schema)} TO ${g}`),
+        ...scope.tables.map((table) => {
+          const columns = table.columns ? ` (${table.columns.map((c) => escapeIdentifier(c)).join(', ')})` : '';
+          // DELETE removes whole rows; PostgreSQL has no column-level DELETE (checkScope refuses it on column-limited tables).
+          const privileges = scope.privileges.map((p) => (p === 'DELETE' ? p : `${p}${columns}`)).join(', ');
+          return `GRANT ${privileges} ON TABLE ${quoteQualifiedName(table.name)} TO ${g}`;
+        }),
+      ];
+      // Rows inserted through a serial/identity column draw from its sequence: INSERT needs USAGE on it.
+      if (scope.privileges.includes('INSERT')) {
+        for (const sequence of await this.#ownedSequences(scope)) {
+          statements.push(`GRANT USAGE ON SEQUENCE ${quoteQualifiedName(sequence)} TO ${g}`);
+        }
+      }
+      try {
+        await this.#transaction(scope.database, doing, statements);
+        return;
+      } catch (err) {
+        // Another replica made the group between our look and our CREATE: grant on the one it made.
+        if (!exists && attempt === 1 && (sqlState(err) === '42710' || sqlState(err) === '23505')) continue;
+        throw err;
+      }
     }
-    return statements;
+  }
+
+  /**
+   * Drops this target's scope groups that no login belongs to any more (after
+   * a policy change, say), with their privileges. Run by reconciliation.
+   * Returns the names dropped.
+   */
+  async pruneUnused(): Promise<string[]> {
+    await this.#serverFacts();
+    const admin = this.#pool(this.#admin.database);
+    const unused = await this.#query(admin, 'listing unused scope groups', () =>
+      admin.query<{ rolname: string; oid: string }>(
+        `SELECT r.rolname, r.oid::text AS oid FROM pg_roles r
+          WHERE r.rolname LIKE 'latchkey\\_scope\\_%' AND NOT r.rolcanlogin
+            AND shobj_description(r.oid, 'pg_authid') LIKE $1
+            AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND NOT m.admin_option
+                               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))`,
+        [`${SCOPE_GROUP_COMMENT_PREFIX}${this.#settings.marker_role.replace(/[\\%_]/g, '\\$&')}:%`],
+      ),
+    );
+    const dropped: string[] = [];
+    for (const { rolname, oid } of unused.rows) {
+      const quoted = escapeIdentifier(rolname);
+      for (const database of await this.#databasesHolding(oid)) {
+        await this.#transaction(database, `dropping scope group ${rolname} in ${database}`, [`SELECT pg_advisory_xact_lock(${ACL_LOCK})`, `DROP OWNED BY ${quoted}`]).catch((err: unknown) => {
+          if (sqlState(err) !== '3D000' && sqlState(err) !== '42704') throw err;
+        });
+      }
+      await this.#query(admin, `dropping scope group ${rolname}`, () => admin.query(`DROP ROLE IF EXISTS ${quoted}`));
+      dropped.push(rolname);
+    }
+    return dropped;
   }
 
   /** Terminates every backend of the role, on every database, and waits until they are gone. */
@@ -530,4 +647,45 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
 function ignoreMissingRole(err: unknown): void {
   // Dropped by someone else since we looked: the rest of revoke copes.
   if (sqlState(err) !== '42704') throw err;
+}
+
+const SCOPE_GROUP_COMMENT_PREFIX = 'latchkey scope group of ';
+
+/**
+ * The group role that holds one scope's privileges, shared by every login of
+ * that scope: the same name on every replica, from the marker (so two brokers
+ * with different markers never share) and the scope in a canonical order.
+ */
+export function scopeGroupName(marker: string, scope: ResolvedScope): string {
+  const canonical = JSON.stringify([
+    marker,
+    scope.database,
+    scope.tables.map((t) => [t.name.schema, t.name.name, t.columns ? [...t.columns].sort() : null]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
+    [...scope.privileges].sort(),
+  ]);
+  return `latchkey_scope_${createHash('sha256').update(canonical).digest('hex').slice(0, 24)}`;
+}
+
+function scopeGroupComment(marker: string, scope: ResolvedScope): string {
+  const tables = scope.tables.map((t) => (t.columns ? `${t.display}(${t.columns.map(displayIdentifier).join(', ')})` : t.display)).join(', ');
+  return `${SCOPE_GROUP_COMMENT_PREFIX}${marker}: ${scope.privileges.join(', ')} on ${tables} in database ${scope.database}; its members are latchkey logins`;
+}
+
+/**
+ * An SQL expression, true when `group` holds every privilege of the scope.
+ * It fails (42704) when the group does not exist, and when a table, schema or
+ * column does not (42P01, 3F000, 42703). Values are pg literals.
+ */
+function scopePrivilegesHeld(group: string, scope: ResolvedScope): string {
+  const g = escapeLiteral(group);
+  const checks = [`has_database_privilege(${g}, ${escapeLiteral(scope.database)}, 'CONNECT')`];
+  for (const schema of new Set(scope.tables.map((t) => t.name.schema))) checks.push(`has_schema_privilege(${g}, ${escapeLiteral(schema)}, 'USAGE')`);
+  for (const table of scope.tables) {
+    const name = escapeLiteral(quoteQualifiedName(table.name));
+    for (const privilege of scope.privileges) {
+      if (!table.columns || privilege === 'DELETE') checks.push(`has_table_privilege(${g}, ${name}, '${privilege}')`);
+      else for (const column of table.columns) checks.push(`has_column_privilege(${g}, ${name}, ${escapeLiteral(column)}, '${privilege}')`);
+    }
+  }
+  return checks.join(' AND ');
 }

@@ -100,7 +100,8 @@ describe.each(servers)('PostgreSQL logins on $label', (server) => {
     );
     expect(role.rows[0]).toMatchObject({
       rolcanlogin: true,
-      rolinherit: false,
+      // From 16 on, inheritance is set per membership (the group's privileges yes, the marker's no); up to 15 it is the role's.
+      rolinherit: !server.version16Plus,
       rolsuper: false,
       rolcreaterole: false,
       rolcreatedb: false,

@@ -145,6 +145,7 @@ export async function setUpProviderFixture(serverUrl: string, overrides: Partial
       for (const artifact of await provider.listIssued()) {
         await provider.revoke({ grantId: artifact.grantId ?? '', providerRef: artifact.providerRef, reason: 'revoked' });
       }
+      await provider.pruneUnused();
       await provider.close();
       await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${otherDatabase} WITH (FORCE)`);
