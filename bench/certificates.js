@@ -28,13 +28,13 @@ export function hasCommand(name) {
 }
 
 /** A P-256 leaf key and its CSR (PEM), made once with openssl. */
-function makeCsr(dir) {
+export function makeCsr(dir) {
   const keyFile = join(dir, 'leaf.key');
   execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
   return execFileSync('openssl', ['req', '-new', '-key', keyFile, '-subj', '/CN=bench-leaf', '-sha256'], { encoding: 'utf8' });
 }
 
-function brokerConfig(caKeyType, singleUseJti) {
+export function brokerConfig(caKeyType, singleUseJti) {
   return {
     server: { log_level: 'silent' },
     issuers: [{ name: 'dev', preset: 'dev', audience: 'latchkey', max_token_age: '1h', single_use_jti: singleUseJti }],

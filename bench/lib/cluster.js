@@ -1,5 +1,5 @@
 // A throwaway embedded PostgreSQL for the benchmark (the same package `latchkey dev` uses).
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,10 @@ export async function startCluster() {
   const parent = mkdtempSync(join(tmpdir(), 'latchkey-bench-pg-'));
   chmodSync(parent, 0o755);
   const dir = join(parent, 'data');
+  // The server (the postgres user, when we run as root) makes its socket here.
+  const sockets = join(parent, 'sockets');
+  mkdirSync(sockets, { mode: 0o1777 });
+  chmodSync(sockets, 0o1777);
   const port = await freePort();
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   // latchkey's loader drops the package's exit hooks (they force exit code 0 and throw at exit).
@@ -40,14 +44,16 @@ export async function startCluster() {
     authMethod: 'scram-sha-256',
     persistent: false,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'max_connections=300'],
+    // Clients on this machine reach it through its Unix socket, as psql does by default (see bench/README.md).
+    postgresFlags: ['-c', 'max_connections=300', '-c', `unix_socket_directories=${sockets}`],
     onLog: () => {},
     onError: () => {},
   });
   await server.initialise();
   await server.start();
   stopServerOnExit(server);
-  const urlFor = (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const socket = process.env.LATCHKEY_BENCH_TCP ? '' : `?host=${encodeURIComponent(sockets)}`;
+  const urlFor = (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}${socket}`;
   return {
     port,
     url: urlFor('postgres'),
