@@ -25,8 +25,10 @@ interface Pending {
  *
  * Group commit: appends that arrive while a batch is being written wait for
  * the next one, which takes the append lock once and inserts all its events
- * in one statement. Each caller's promise resolves only after its own batch
- * committed; a failed batch rejects every caller in it with AuditUnavailable.
+ * in one statement; an append to an idle log starts at once, without waiting
+ * for a turn of the event loop. Each caller's promise resolves only after its
+ * own batch committed; a failed batch rejects every caller in it with
+ * AuditUnavailable.
  */
 export class AuditLog implements AuditWriter {
   readonly #maxBatch: number;
@@ -57,8 +59,10 @@ export class AuditLog implements AuditWriter {
     }
     return new Promise<AuditRecord>((resolve, reject) => {
       this.#queue.push({ event: plain, resolve, reject });
-      // Start on the next turn so that appends made in the same tick share a batch.
-      this.#draining ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain());
+      // Start once the current microtask checkpoint is over, so that appends made in the same
+      // synchronous run share a batch without a lone append waiting a turn of the event loop.
+      // Appends that arrive while a batch is being written form the next one (group commit).
+      this.#draining ??= new Promise<void>((done) => queueMicrotask(done)).then(() => this.#drain());
     });
   }
 

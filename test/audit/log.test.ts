@@ -222,6 +222,52 @@ describe('the audit log', () => {
   });
 });
 
+describe('when appends arrive', () => {
+  let t: Awaited<ReturnType<typeof createMigratedDatabase>>;
+  beforeAll(async () => {
+    t = await createMigratedDatabase();
+  });
+  afterAll(async () => t.drop());
+
+  /** The log's database, counting the statements sent to it. */
+  function countingDatabase() {
+    const sent: number[] = [];
+    const db = { query: (text: string, values?: readonly unknown[]) => (sent.push(sent.length), t.db.query(text, values)) } as unknown as Database;
+    return { db, sent };
+  }
+
+  it('sends a lone append to an idle log at once, without waiting for a turn of the event loop', async () => {
+    const { db, sent } = countingDatabase();
+    const log = new AuditLog(db, new ManualClock());
+    try {
+      let sentBeforeTurn: boolean | undefined;
+      setImmediate(() => (sentBeforeTurn = sent.length > 0));
+      const record = await log.append(grantEvent(1));
+      expect(sentBeforeTurn).toBe(true);
+      expect(record.requestId).toBe('req-1');
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('commits appends made in the same synchronous run in one statement, and those that arrive meanwhile in the next', async () => {
+    const { db, sent } = countingDatabase();
+    const log = new AuditLog(db, new ManualClock());
+    try {
+      const first = Promise.all([log.append(grantEvent(2)), log.append(grantEvent(3)), log.append(grantEvent(4))]);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const later = Promise.all([log.append(grantEvent(5)), log.append(grantEvent(6))]);
+      const records = [...(await first), ...(await later)];
+      // One statement reads the head this log has not seen yet; then one per batch.
+      expect(sent.length).toBeLessThanOrEqual(3);
+      expect(records.map((r) => r.seq)).toEqual([...records.map((r) => r.seq)].sort((a, b) => a - b));
+      expect(new Set(records.map((r) => r.seq)).size).toBe(5);
+    } finally {
+      await log.close();
+    }
+  });
+});
+
 describe('appends from two brokers at once', () => {
   let t: Awaited<ReturnType<typeof createMigratedDatabase>>;
   afterAll(async () => t.drop());
