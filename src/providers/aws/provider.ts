@@ -65,6 +65,9 @@ export class AwsTargetProvider implements TargetProvider<AwsAllow, AwsScope> {
     // No credentials here on purpose: the default provider chain (env, web identity/IRSA, instance profile) supplies them.
     this.sts = new STSClient({
       region: settings.region,
+      // Resolve the middleware stack once per command class instead of on every send (about half a
+      // millisecond of CPU per AssumeRole); nothing adds middleware to this client after it is built.
+      cacheMiddleware: true,
       ...(settings.sts_endpoint ? { endpoint: settings.sts_endpoint } : {}),
       requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
     });
