@@ -9,9 +9,13 @@
 //   2. grants: POST /v1/grants {kind: aws} to a full broker in its own process
 //      (token verification, policy, durable audit intent + result, AssumeRole),
 //      against the STS round trip as an SDK client in this process sees it.
+// The grants figures also give the broker's CPU time per grant (user + system,
+// every thread, from /proc), which is steadier than latency on a shared machine.
 // Runs from the build (dist/). `node bench/aws.js` prints the figures;
-// `runAwsBench()` returns them for bench/run.js.
+// `runAwsBench()` returns them for bench/run.js. LATCHKEY_BENCH_BROKER_ARGS
+// passes Node flags to the broker process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -67,6 +71,17 @@ function targetSettings(stsUrl) {
 }
 
 const claims = { sub: 'repo:acme/app:environment:prod', repository: 'acme/app', repository_id: '74', environment: 'prod', workflow: 'deploy' };
+
+/** CPU time (user + system) a process has used so far, in ms; NaN where /proc is not readable. */
+function cpuMsOf(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
 
 function summary(values) {
   return { p50: round(percentile(values, 50)), p99: round(percentile(values, 99)) };
@@ -124,7 +139,7 @@ async function measureProvider(stsUrl, iterations) {
 }
 
 /** Grant-level: POST /v1/grants through a broker process, against the STS round trip. Milliseconds. */
-async function measureGrants(stsUrl, databaseUrl, iterations) {
+async function measureGrants(stsUrl, databaseUrl, iterations, brokerExecArgv) {
   const issuer = await startBenchIssuer();
   const config = {
     issuers: [{ name: 'github', preset: 'github', issuer: issuer.url, audience: issuer.audience, allow_insecure_http: true }],
@@ -142,6 +157,7 @@ async function measureGrants(stsUrl, databaseUrl, iterations) {
     config,
     databaseUrl,
     env: BROKER_AWS_ENV,
+    execArgv: brokerExecArgv,
   });
   const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
   const client = new STSClient({ region: 'eu-west-1', endpoint: stsUrl, credentials: { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench-secret' } });
@@ -161,6 +177,7 @@ async function measureGrants(stsUrl, databaseUrl, iterations) {
     }
     const grantMs = [];
     const stsMs = [];
+    const cpuBefore = cpuMsOf(broker.pid);
     for (let i = 0; i < iterations; i += 1) {
       let t0 = performance.now();
       await grant(tokens.pop());
@@ -169,9 +186,10 @@ async function measureGrants(stsUrl, databaseUrl, iterations) {
       await client.send(new AssumeRoleCommand(raw));
       stsMs.push(performance.now() - t0);
     }
+    const brokerCpuMsPerGrant = round((cpuMsOf(broker.pid) - cpuBefore) / iterations);
     const grants = summary(grantMs);
     const sts = summary(stsMs);
-    return { iterations, grant: grants, stsRoundTrip: sts, overheadP50: round(grants.p50 - sts.p50), overheadP99: round(grants.p99 - sts.p99) };
+    return { iterations, grant: grants, stsRoundTrip: sts, overheadP50: round(grants.p50 - sts.p50), overheadP99: round(grants.p99 - sts.p99), brokerCpuMsPerGrant };
   } finally {
     client.destroy();
     await broker.close();
@@ -180,7 +198,7 @@ async function measureGrants(stsUrl, databaseUrl, iterations) {
 }
 
 /** Both measurements. `databaseUrl` (an empty database) or a throwaway embedded cluster. */
-export async function runAwsBench({ iterations = 1000, grantIterations = 500, databaseUrl } = {}) {
+export async function runAwsBench({ iterations = 1000, grantIterations = 500, databaseUrl, brokerExecArgv = [] } = {}) {
   Object.assign(process.env, BROKER_AWS_ENV);
   const sts = await startBenchSts();
   let cluster;
@@ -192,7 +210,7 @@ export async function runAwsBench({ iterations = 1000, grantIterations = 500, da
       cluster = await startCluster();
       url = await cluster.createDatabase('latchkey_bench_aws');
     }
-    const grants = await measureGrants(sts.url, url, grantIterations);
+    const grants = await measureGrants(sts.url, url, grantIterations, brokerExecArgv);
     return { provider, grants };
   } finally {
     await sts.close();
@@ -202,6 +220,7 @@ export async function runAwsBench({ iterations = 1000, grantIterations = 500, da
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const grantIterations = process.env.LATCHKEY_BENCH_AWS_GRANTS === undefined ? 500 : Number(process.env.LATCHKEY_BENCH_AWS_GRANTS);
-  const result = await runAwsBench({ databaseUrl: process.env.LATCHKEY_BENCH_DATABASE_URL, grantIterations });
+  const brokerExecArgv = process.env.LATCHKEY_BENCH_BROKER_ARGS?.split(' ').filter(Boolean) ?? [];
+  const result = await runAwsBench({ databaseUrl: process.env.LATCHKEY_BENCH_DATABASE_URL, grantIterations, brokerExecArgv });
   console.log(JSON.stringify(result, null, 2));
 }
