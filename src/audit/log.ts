@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { AuditUnavailable } from '../errors.js';
 import type { Database } from '../store/database.js';
 import { canonicalEventBytes, leafHash } from './canonical.js';
-import type { AuditEventInput, AuditRecord, AuditWriter } from './types.js';
+import type { AuditEventInput, AuditLedgerWriter, AuditRecord, GrantLedgerWrite } from './types.js';
 
 
 export interface AuditLogOptions {
@@ -15,9 +15,13 @@ export interface AuditLogOptions {
 
 interface Pending {
   readonly event: AuditEventInput;
-  readonly resolve: (record: AuditRecord) => void;
+  readonly write: GrantLedgerWrite | undefined;
+  readonly resolve: (result: { record: AuditRecord; grant?: Readonly<Record<string, unknown>> }) => void;
   readonly reject: (err: unknown) => void;
 }
+
+/** The columns a new grant row carries; the rest take their defaults. */
+const GRANT_INSERT_COLUMNS = 'id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry';
 
 /**
  * Appends events to `audit_events`, one sequence across all replicas, and
@@ -30,7 +34,7 @@ interface Pending {
  * own batch committed; a failed batch rejects every caller in it with
  * AuditUnavailable.
  */
-export class AuditLog implements AuditWriter {
+export class AuditLog implements AuditLedgerWriter {
   readonly #maxBatch: number;
   readonly #lockTimeoutMs: number;
   #queue: Pending[] = [];
@@ -50,6 +54,14 @@ export class AuditLog implements AuditWriter {
   }
 
   append(event: AuditEventInput): Promise<AuditRecord> {
+    return this.#enqueue(event, undefined).then((result) => result.record);
+  }
+
+  appendWith(event: AuditEventInput, write: GrantLedgerWrite): Promise<{ record: AuditRecord; grant?: Readonly<Record<string, unknown>> }> {
+    return this.#enqueue(event, write);
+  }
+
+  #enqueue(event: AuditEventInput, write: GrantLedgerWrite | undefined): Promise<{ record: AuditRecord; grant?: Readonly<Record<string, unknown>> }> {
     if (this.#closed) return Promise.reject(new AuditUnavailable('the audit log is closed; nothing was issued'));
     let plain: AuditEventInput;
     try {
@@ -57,8 +69,8 @@ export class AuditLog implements AuditWriter {
     } catch (err) {
       return Promise.reject(new TypeError(`audit event ${event.type} is not JSON: ${(err as Error).message}`));
     }
-    return new Promise<AuditRecord>((resolve, reject) => {
-      this.#queue.push({ event: plain, resolve, reject });
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event: plain, write, resolve, reject });
       // Start once the current microtask checkpoint is over, so that appends made in the same
       // synchronous run share a batch without a lone append waiting a turn of the event loop.
       // Appends that arrive while a batch is being written form the next one (group commit).
@@ -77,8 +89,9 @@ export class AuditLog implements AuditWriter {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#maxBatch);
         let records: AuditRecord[];
+        let activated: Map<string, Record<string, unknown>>;
         try {
-          records = await this.#commit(batch.map((p) => p.event));
+          ({ records, activated } = await this.#commit(batch));
         } catch (err) {
           this.logger?.error({ err: { message: (err as Error).message }, events: batch.length }, 'audit append failed');
           const failure = new AuditUnavailable('the audit log could not be written; nothing was issued', {}, { cause: err });
@@ -88,7 +101,8 @@ export class AuditLog implements AuditWriter {
         batch.forEach((pending, i) => {
           const record = records[i] as AuditRecord;
           this.logger?.info({ audit: record }, record.type);
-          pending.resolve(record);
+          const grant = pending.write && 'activate' in pending.write ? activated.get(pending.write.activate.id) : undefined;
+          pending.resolve(grant ? { record, grant } : { record });
         });
       }
     } finally {
@@ -102,20 +116,21 @@ export class AuditLog implements AuditWriter {
    * the real head and the batch is rebuilt on it (each event's `seq` and
    * `prev` are part of what is hashed).
    */
-  async #commit(events: readonly AuditEventInput[]): Promise<AuditRecord[]> {
+  async #commit(batch: readonly Pending[]): Promise<{ records: AuditRecord[]; activated: Map<string, Record<string, unknown>> }> {
+    const events = batch.map((p) => p.event);
+    const { sql, ledgerParams } = ledgerStatement(batch);
     // next = -1: the head is unknown; the function answers it (under the lock timeout) without inserting.
     let head = this.#head ?? { next: -1, prev: undefined };
     for (let attempt = 1; ; attempt++) {
       const built = this.#build(events, head);
-      const result = await this.db.query<{ appended: boolean; head_seq: string | null; head_hash: Buffer | null }>(
-        `SELECT * FROM latchkey_append_audit($1, $2, $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                                              $10::text[], $11::text[], $12::text[], $13::uuid[], $14::text[], $15::text[], $16::bytea[])`,
-        [head.next, Math.max(1, Math.floor(this.#lockTimeoutMs)), ...built.columns],
+      const result = await this.db.query<{ appended: boolean; head_seq: string | null; head_hash: Buffer | null; activated?: Record<string, unknown>[] }>(
+        sql,
+        [head.next, Math.max(1, Math.floor(this.#lockTimeoutMs)), ...built.columns, ...ledgerParams],
       );
       const row = result.rows[0];
       if (row?.appended) {
         this.#head = built.after;
-        return built.records;
+        return { records: built.records, activated: new Map((row.activated ?? []).map((g) => [g['id'] as string, g])) };
       }
       // Another writer moved the head: rebuild on the real one.
       head = row?.head_seq == null ? { next: 0, prev: undefined } : { next: Number(row.head_seq) + 1, prev: row.head_hash ?? undefined };
@@ -152,4 +167,39 @@ export class AuditLog implements AuditWriter {
 /** JSON canonicalization has no `undefined`: drop those keys so the stored body is exactly what is hashed. */
 function stripUndefined<T extends object>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
+}
+
+const APPEND_CALL = `latchkey_append_audit($1, $2, $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                          $10::text[], $11::text[], $12::text[], $13::uuid[], $14::text[], $15::text[], $16::bytea[])`;
+
+/**
+ * The batch's statement: the append alone, or with the grant rows it
+ * inserts and the grants it activates, each only when the append happened
+ * (one statement, so one transaction: the events and the rows commit
+ * together or not at all, and a batch rebuilt on a moved head writes them
+ * once).
+ */
+function ledgerStatement(batch: readonly Pending[]): { sql: string; ledgerParams: unknown[] } {
+  const inserts: Readonly<Record<string, unknown>>[] = [];
+  const activations: { id: string; issued_at: string; provider_ref: string }[] = [];
+  for (const { write } of batch) {
+    if (!write) continue;
+    if ('insert' in write) inserts.push(write.insert);
+    else activations.push({ id: write.activate.id, issued_at: write.activate.issuedAt.toISOString(), provider_ref: write.activate.providerRef });
+  }
+  if (inserts.length === 0 && activations.length === 0) return { sql: `SELECT * FROM ${APPEND_CALL}`, ledgerParams: [] };
+  return {
+    sql: `WITH appended AS (SELECT * FROM ${APPEND_CALL}),
+       inserted AS (
+         INSERT INTO grants (${GRANT_INSERT_COLUMNS})
+         SELECT ${GRANT_INSERT_COLUMNS} FROM jsonb_populate_recordset(NULL::grants, $17::jsonb)
+          WHERE (SELECT appended FROM appended)),
+       activated AS (
+         UPDATE grants g SET status = 'active', issued_at = u.issued_at, provider_ref = u.provider_ref
+           FROM jsonb_to_recordset($18::jsonb) AS u(id uuid, issued_at timestamptz, provider_ref text)
+          WHERE g.id = u.id AND g.status = 'issuing' AND (SELECT appended FROM appended)
+         RETURNING g.*)
+     SELECT a.*, (SELECT coalesce(json_agg(activated), '[]'::json) FROM activated) AS activated FROM appended a`,
+    ledgerParams: [JSON.stringify(inserts), JSON.stringify(activations)],
+  };
 }

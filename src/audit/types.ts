@@ -67,3 +67,21 @@ export interface AuditWriter {
    */
   append(event: AuditEventInput): Promise<AuditRecord>;
 }
+
+/**
+ * A change to the `grants` table that belongs with an audit event: the new
+ * grant row with its intent, the grant's activation with its result. Both are
+ * committed in the event's transaction, or neither is.
+ */
+export type GrantLedgerWrite =
+  | { readonly insert: Readonly<Record<string, unknown>> }
+  | { readonly activate: { readonly id: string; readonly issuedAt: Date; readonly providerRef: string } };
+
+export interface AuditLedgerWriter extends AuditWriter {
+  /**
+   * Appends the event and applies `write` in the same transaction. Resolves
+   * with the record and, for an activation, the grant's row as it now is
+   * (undefined when the grant was no longer issuing, so nothing changed).
+   */
+  appendWith(event: AuditEventInput, write: GrantLedgerWrite): Promise<{ record: AuditRecord; grant?: Readonly<Record<string, unknown>> }>;
+}

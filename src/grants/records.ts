@@ -1,5 +1,4 @@
 import type { Queryable } from '../store/database.js';
-import { MicroBatcher } from '../store/micro-batch.js';
 
 export type GrantStatus =
   | 'pending_approval'
@@ -107,50 +106,54 @@ export type NewGrant = Pick<
   'id' | 'issuer' | 'subject' | 'claims' | 'rule' | 'policyHash' | 'kind' | 'target' | 'scope' | 'reason' | 'requestId' | 'createdAt' | 'expiresAt' | 'revokeOnExpiry'
 > & { readonly status: 'issuing' | 'pending_approval' };
 
+/** The columns of a new grant, as the audit log's ledger write inserts them with the intent event. */
+export function newGrantRow(g: NewGrant): Readonly<Record<string, unknown>> {
+  return {
+    id: g.id,
+    status: g.status,
+    issuer: g.issuer,
+    subject: g.subject,
+    claims: g.claims,
+    rule: g.rule,
+    policy_hash: g.policyHash,
+    kind: g.kind,
+    target: g.target,
+    scope: g.scope ?? null,
+    reason: g.reason,
+    request_id: g.requestId,
+    created_at: g.createdAt.toISOString(),
+    expires_at: g.expiresAt.toISOString(),
+    revoke_on_expiry: g.revokeOnExpiry,
+  };
+}
+
+const TIMESTAMP_COLUMNS = ['created_at', 'issued_at', 'expires_at', 'revoked_at', 'approved_at', 'next_attempt_at'] as const;
+
+/** A grants row that came back as JSON (timestamps as strings) as a GrantRecord. */
+export function grantFromJson(json: Readonly<Record<string, unknown>>): GrantRecord {
+  const row = { ...json } as Record<string, unknown>;
+  for (const column of TIMESTAMP_COLUMNS) {
+    const value = row[column];
+    row[column] = typeof value === 'string' ? new Date(value) : null;
+  }
+  return toGrantRecord(row as unknown as GrantRow);
+}
+
 /** SQL for the `grants` table; the lifecycle logic lives in GrantService. */
 export class GrantStore {
-  // Concurrent requests share statements: one INSERT for the grants recorded in a turn, one UPDATE for those issued.
-  readonly #inserts = new MicroBatcher<NewGrant, void>((grants) => this.#insertAll(grants));
-  readonly #activations = new MicroBatcher<{ id: string; issuedAt: Date; providerRef: string }, GrantRecord | undefined>((rows) => this.#activateAll(rows));
-
   constructor(private readonly db: Queryable) {}
 
-  insert(g: NewGrant): Promise<void> {
-    return this.#inserts.run(g);
-  }
-
-  /** issuing -> active with the provider's reference; undefined when the grant was no longer issuing. */
-  markActive(id: string, issuedAt: Date, providerRef: string): Promise<GrantRecord | undefined> {
-    return this.#activations.run({ id, issuedAt, providerRef });
-  }
-
-  async #insertAll(grants: readonly NewGrant[]): Promise<void[]> {
-    const column = <T>(pick: (g: NewGrant) => T) => grants.map(pick);
+  /**
+   * Inserts a grant row on its own. A grant's row normally goes in with its
+   * intent event (see newGrantRow); this is for recording one whose intent
+   * could not be written.
+   */
+  async insert(g: NewGrant): Promise<void> {
     await this.db.query(
       `INSERT INTO grants (id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry)
-       SELECT id, status, issuer, subject, claims::jsonb, rule, policy_hash, kind, target, scope::jsonb, reason, request_id, created_at, expires_at, revoke_on_expiry
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::boolean[])
-           AS t(id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry)`,
-      [
-        column((g) => g.id), column((g) => g.status), column((g) => g.issuer), column((g) => g.subject), column((g) => JSON.stringify(g.claims)),
-        column((g) => g.rule), column((g) => g.policyHash), column((g) => g.kind), column((g) => g.target), column((g) => JSON.stringify(g.scope)),
-        column((g) => g.reason), column((g) => g.requestId), column((g) => g.createdAt), column((g) => g.expiresAt), column((g) => g.revokeOnExpiry),
-      ],
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15)`,
+      [g.id, g.status, g.issuer, g.subject, JSON.stringify(g.claims), g.rule, g.policyHash, g.kind, g.target, g.scope === undefined ? null : JSON.stringify(g.scope), g.reason, g.requestId, g.createdAt, g.expiresAt, g.revokeOnExpiry],
     );
-    return grants.map(() => undefined);
-  }
-
-  async #activateAll(rows: readonly { id: string; issuedAt: Date; providerRef: string }[]): Promise<(GrantRecord | undefined)[]> {
-    const r = await this.db.query<GrantRow>(
-      `UPDATE grants g SET status = 'active', issued_at = u.issued_at, provider_ref = u.provider_ref
-         FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, issued_at, provider_ref)
-        WHERE g.id = u.id AND g.status = 'issuing'
-        RETURNING g.*`,
-      [rows.map((x) => x.id), rows.map((x) => x.issuedAt), rows.map((x) => x.providerRef)],
-    );
-    const byId = new Map(r.rows.map((row) => [row.id, toGrantRecord(row)]));
-    return rows.map((x) => byId.get(x.id));
   }
 
   async get(id: string): Promise<GrantRecord | undefined> {

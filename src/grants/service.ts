@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditEventInput, AuditWriter } from '../audit/types.js';
+import type { AuditEventInput, AuditLedgerWriter } from '../audit/types.js';
 import type { Clock } from '../clock.js';
 import type { RuleEntry } from '../config/load.js';
 import {
@@ -19,7 +19,7 @@ import type { CompiledPolicy, GrantRequest, PolicyDecision, PolicySubject, Publi
 import type { ProviderKind, TargetProvider } from '../providers/provider.js';
 import type { Database } from '../store/database.js';
 import type { RoleName } from '../config/schema.js';
-import { GrantStore, isUuid, type GrantRecord } from './records.js';
+import { GrantStore, grantFromJson, isUuid, newGrantRow, type GrantRecord, type NewGrant } from './records.js';
 import { selectClaims } from './claims.js';
 import type { SubjectRateLimiter } from './rate-limit.js';
 
@@ -45,7 +45,7 @@ export interface PendingGrant {
 
 export interface GrantServiceDeps {
   readonly db: Database;
-  readonly audit: AuditWriter;
+  readonly audit: AuditLedgerWriter;
   readonly policy: CompiledPolicy;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -110,7 +110,7 @@ export class GrantService {
     const expiresAt = new Date(now.getTime() + decision.ttlSeconds * 1000);
     const claims = selectClaims(caller.identity.claims, decision.rule);
     const pending = decision.allow.require_approval;
-    await this.store.insert({
+    const record: NewGrant = {
       id: grantId,
       status: pending ? 'pending_approval' : 'issuing',
       issuer: caller.identity.issuerName,
@@ -126,7 +126,7 @@ export class GrantService {
       createdAt: now,
       expiresAt,
       revokeOnExpiry: target.revokeOnExpiry,
-    });
+    };
     const facts: AuditEventInput = {
       ...base,
       claims,
@@ -139,12 +139,12 @@ export class GrantService {
     };
 
     if (pending) {
-      await this.recordOrFail(grantId, { ...facts, type: 'grant.pending_approval', outcome: 'intent' });
+      await this.recordOrFail(grantId, { ...facts, type: 'grant.pending_approval', outcome: 'intent' }, record);
       this.observe(request.kind, 'pending_approval', started);
       const grant = (await this.store.get(grantId)) as GrantRecord;
       return { grant, pending: true };
     }
-    const issued = await this.issue(target, grantId, caller, decision.rule, scope, now, expiresAt, facts);
+    const issued = await this.issue(target, grantId, caller, decision.rule, scope, now, expiresAt, facts, record);
     this.observe(request.kind, 'granted', started);
     return issued;
   }
@@ -351,11 +351,12 @@ export class GrantService {
     now: Date,
     expiresAt: Date,
     facts: AuditEventInput,
+    newGrant?: NewGrant,
   ): Promise<IssuedGrant> {
     const allow = rule.allow.find((a) => a.kind === target.kind && a.target === target.name);
     if (!allow) throw new Conflict(`rule ${rule.name} no longer allows ${target.kind} on ${target.name}`);
-    // Step: record the intent. No record, no credential.
-    await this.recordOrFail(grantId, { ...facts, type: 'grant.requested', outcome: 'intent' });
+    // Step: record the intent (a new grant's row goes in with it). No record, no credential.
+    await this.recordOrFail(grantId, { ...facts, type: 'grant.requested', outcome: 'intent' }, newGrant);
 
     // Step: the provider issues.
     let issued;
@@ -380,9 +381,13 @@ export class GrantService {
     this.deps.afterProviderIssue?.(grantId);
     // Step: record the result. If that fails, the credential must not survive.
     try {
-      const active = await this.store.markActive(grantId, now, issued.providerRef);
-      if (!active) throw new Conflict(`grant ${grantId} left the issuing state while being issued`);
-      await this.deps.audit.append({ ...facts, type: 'grant.issued', outcome: 'success', providerRef: issued.providerRef, details: issued.auditDetails });
+      // The result event and the grant's activation commit together.
+      const result = await this.deps.audit.appendWith(
+        { ...facts, type: 'grant.issued', outcome: 'success', providerRef: issued.providerRef, details: issued.auditDetails },
+        { activate: { id: grantId, issuedAt: now, providerRef: issued.providerRef } },
+      );
+      if (!result.grant) throw new Conflict(`grant ${grantId} left the issuing state while being issued`);
+      const active = grantFromJson(result.grant);
       if (active.revokeOnExpiry) this.deps.onExpiryScheduled?.(expiresAt);
       return { grant: active, credential: issued.credential };
     } catch (err) {
@@ -395,11 +400,17 @@ export class GrantService {
     }
   }
 
-  /** Appends the intent; on failure the grant is marked failed and the caller gets 503. */
-  private async recordOrFail(grantId: string, event: AuditEventInput): Promise<void> {
+  /**
+   * Appends the intent, with the new grant's row when there is one (the same
+   * transaction); on failure the grant is recorded as failed, as far as the
+   * state database still takes it, and the caller gets 503.
+   */
+  private async recordOrFail(grantId: string, event: AuditEventInput, newGrant?: NewGrant): Promise<void> {
     try {
-      await this.deps.audit.append(event);
+      if (newGrant) await this.deps.audit.appendWith(event, { insert: newGrantRow(newGrant) });
+      else await this.deps.audit.append(event);
     } catch (err) {
+      if (newGrant) await this.store.insert(newGrant).catch(() => {});
       await this.store.transition(grantId, ['issuing', 'pending_approval'], 'failed', { end_reason: 'audit_failed' }).catch(() => {});
       throw err instanceof AuditUnavailable ? err : new AuditUnavailable('the audit log could not be written; nothing was issued', {}, { cause: err });
     }

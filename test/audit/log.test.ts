@@ -268,6 +268,67 @@ describe('when appends arrive', () => {
   });
 });
 
+describe('grant rows written with their events', () => {
+  let t: Awaited<ReturnType<typeof createMigratedDatabase>>;
+  beforeAll(async () => {
+    t = await createMigratedDatabase();
+  });
+  afterAll(async () => t.drop());
+
+  const newGrant = (id: string) => ({
+    id, status: 'issuing', issuer: 'dev', subject: 'ada', claims: { team: 'x' }, rule: 'r', policy_hash: 'h', kind: 'aws', target: 'prod',
+    scope: { role: 'deploy' }, reason: null, request_id: 'req', created_at: '2026-11-26T00:00:00.000Z', expires_at: '2026-11-26T00:15:00.000Z', revoke_on_expiry: false,
+  });
+  const grantStatus = async (id: string) => (await t.db.query('SELECT status, provider_ref FROM grants WHERE id = $1', [id])).rows[0];
+
+  it('inserts the row with the intent and activates it with the result, once each, even when another writer moved the head', async () => {
+    const log = new AuditLog(t.db, new ManualClock());
+    const other = new AuditLog(t.db, new ManualClock());
+    const id = randomUUID();
+    try {
+      await log.append(grantEvent(1)); // this log now believes it knows the head...
+      await other.append(grantEvent(2)); // ...which another writer then moves, so the next batch is rebuilt
+      await log.appendWith({ ...grantEvent(3), type: 'grant.requested', outcome: 'intent', grantId: id }, { insert: newGrant(id) });
+      expect(await grantStatus(id)).toEqual({ status: 'issuing', provider_ref: null });
+      const result = await log.appendWith({ ...grantEvent(4), grantId: id }, { activate: { id, issuedAt: new Date('2026-11-26T00:00:01Z'), providerRef: 'ASIAEXAMPLE' } });
+      expect(result.grant).toMatchObject({ id, status: 'active', provider_ref: 'ASIAEXAMPLE' });
+      expect(result.record.grantId).toBe(id);
+      expect((await t.db.query('SELECT count(*)::int AS n FROM grants WHERE id = $1', [id])).rows[0]).toEqual({ n: 1 });
+    } finally {
+      await log.close();
+      await other.close();
+    }
+  });
+
+  it('activates nothing for a grant that is no longer issuing, and says so', async () => {
+    const log = new AuditLog(t.db, new ManualClock());
+    const id = randomUUID();
+    try {
+      await log.appendWith({ ...grantEvent(5), grantId: id }, { insert: newGrant(id) });
+      await t.db.query(`UPDATE grants SET status = 'revoking' WHERE id = $1`, [id]);
+      const result = await log.appendWith({ ...grantEvent(6), grantId: id }, { activate: { id, issuedAt: new Date(), providerRef: 'x' } });
+      expect(result.grant).toBeUndefined();
+      expect(await grantStatus(id)).toEqual({ status: 'revoking', provider_ref: null });
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('writes neither the event nor the row when the event cannot be written', async () => {
+    const log = new AuditLog(t.db, new ManualClock());
+    const id = randomUUID();
+    await t.db.query(`ALTER TABLE audit_events ADD CONSTRAINT intent_down CHECK (type <> 'grant.requested') NOT VALID`);
+    try {
+      await expect(log.appendWith({ ...grantEvent(7), type: 'grant.requested', outcome: 'intent', grantId: id }, { insert: newGrant(id) })).rejects.toMatchObject({ code: 'audit_unavailable' });
+      expect(await grantStatus(id)).toBeUndefined();
+      expect((await t.db.query('SELECT count(*)::int AS n FROM audit_events WHERE grant_id = $1', [id])).rows[0]).toEqual({ n: 0 });
+    } finally {
+      await t.db.query('ALTER TABLE audit_events DROP CONSTRAINT intent_down');
+      await log.close();
+    }
+  });
+});
+
 describe('appends from two brokers at once', () => {
   let t: Awaited<ReturnType<typeof createMigratedDatabase>>;
   afterAll(async () => t.drop());
