@@ -10,6 +10,10 @@ export const CONNECTIONS = 32;
 export const RUN_SECONDS = 6;
 /** Most tokens minted for one run. */
 export const MAX_TOKENS = 20_000;
+/** Fewest tokens minted for a measured run (the warm-up's rate is only an estimate). */
+const MIN_TOKENS = 4_000;
+/** Tokens of the warm-up run. */
+const WARM_TOKENS = 600;
 
 /** Mints `count` single-use dev tokens into a file (one per line) for the load generator. */
 export async function mintTokens(issuer, count, file) {
@@ -22,16 +26,21 @@ export async function mintTokens(issuer, count, file) {
 export async function driveBroker({ broker, issuer, body, dir, label, log }) {
   const url = `${broker.url}/v1/grants`;
   const warmFile = join(dir, `${label}-warm.tokens`);
-  await mintTokens(issuer, 100, warmFile);
+  await mintTokens(issuer, WARM_TOKENS, warmFile);
   const warm = await runLoadProcess({ url, body, tokensFile: warmFile, connections: CONNECTIONS, seconds: 4 });
   if (warm.ok === 0) throw new Error(`${label}: warm-up issued nothing (${JSON.stringify(warm.statusCodes)})`);
-  const count = Math.max(1000, Math.min(MAX_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 1.3)));
+  // Enough tokens that the measured run ends at its time bound, not when the tokens run out:
+  // a run cut short by its tokens is mostly ramp-up, and its rate is the token count over a few seconds.
+  const count = Math.min(MAX_TOKENS, Math.max(MIN_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 2)));
   const file = join(dir, `${label}.tokens`);
   log(`${label}: minting ${count} tokens (warm-up ${Math.round(warm.rate)}/s)`);
   await mintTokens(issuer, count, file);
   resetPeakMemory(broker.pid);
   log(`${label}: load`);
   const run = await runLoadProcess({ url, body, tokensFile: file, connections: CONNECTIONS, seconds: RUN_SECONDS });
+  if (run.ok + run.non2xx + run.errors >= count) {
+    throw new Error(`${label}: the ${count} tokens ran out before the ${RUN_SECONDS} s run ended; the rate would be the token count over a shortened run`);
+  }
   // Requests the generator abandoned at its time bound are still being served: let them finish
   // before anyone closes the broker, so the audit check sees steady state, not shutdown.
   await new Promise((resolve) => setTimeout(resolve, 2000));
