@@ -131,6 +131,7 @@ try {
           { name: `AWS POST /v1/grants end to end (sequential, ${grants.iterations})`, value: grants.grant?.p50, unit: 'ms p50', p50: grants.grant?.p50, p99: grants.grant?.p99 },
           { name: 'STS round trip from an SDK client (baseline)', value: grants.stsRoundTrip?.p50, unit: 'ms p50', p50: grants.stsRoundTrip?.p50, p99: grants.stsRoundTrip?.p99 },
           { name: 'broker overhead (grant - STS round trip)', value: grants.overheadP50, unit: 'ms p50', p50: grants.overheadP50, p99: grants.overheadP99 },
+          ...(grants.brokerCpuMsPerGrant === undefined ? [] : [{ name: 'broker CPU time per sequential grant (utime+stime from /proc, all threads)', value: grants.brokerCpuMsPerGrant, unit: 'ms' }]),
         );
         allTargets.push({ name: 'AWS grant overhead (minus STS round trip) < 2 ms p50', measured: `${grants.overheadP50} ms p50 end to end${provider ? `; provider alone ${provider.overheadP50} ms` : ''}`, met: grants.overheadP50 < 2 });
       }
