@@ -10,6 +10,11 @@ import { startAwsBroker } from '../providers/aws/support.js';
 // Debian's awscli (v2); a pip-installed v1 elsewhere on PATH would do too, but CI installs this one.
 const AWS_CLI = ['/usr/bin/aws', '/usr/local/bin/aws'].find((p) => existsSync(p));
 
+// .ci/run installs the AWS CLI: there, a missing one is a broken CI, not a reason to skip.
+if (!AWS_CLI && process.env['LATCHKEY_CI']) {
+  throw new Error('LATCHKEY_CI is set but the AWS CLI is not installed at /usr/bin/aws: .ci/run should have installed Debian\'s awscli');
+}
+
 function runAws(args: string[], env: Record<string, string>) {
   return runProcess(AWS_CLI!, args, { env, timeoutMs: 60_000 });
 }

@@ -14,6 +14,8 @@ const execFileAsync = promisify(execFile);
 
 /** Whether the openssl command is on PATH (CI installs Debian's `openssl`). */
 export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+// .ci/run installs openssl: there, a missing one is a broken CI, not a reason to skip.
+if (!hasOpenssl && process.env['LATCHKEY_CI']) throw new Error('LATCHKEY_CI is set but openssl is not on PATH: .ci/run should have installed it');
 
 /** Runs openssl; resolves stdout+stderr and the exit code (never throws on a non-zero exit). */
 export async function openssl(args: string[], options: { cwd?: string } = {}): Promise<{ code: number; output: string }> {
