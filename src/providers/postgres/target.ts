@@ -25,6 +25,13 @@ const POOL_SIZE = 8;
  * The two keys spell "lkpg" and "acl".
  */
 const ACL_LOCK = '1819029607, 6382444';
+/**
+ * Advisory lock (per database, held to commit) between creating logins and
+ * pruning scope groups: each login's creation holds it shared, so logins never
+ * wait for each other; pruning a group takes it exclusively, so no login can
+ * join the group between pruning's "no member" and its DROP ROLE. "lkpg", "grp".
+ */
+const SCOPE_GROUP_LOCK = '1819029607, 6779504';
 /** SQLSTATEs worth one more try of the same transaction. */
 const RETRYABLE_SQLSTATES = new Set(['XX000', '40001', '40P01']);
 const MAX_TRANSACTION_ATTEMPTS = 5;
@@ -485,7 +492,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     // the group's privileges, and the marker's, which hold nothing ("grant this role nothing").
     const attributes = `LOGIN ${v16 ? 'NOINHERIT' : 'INHERIT'} PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}`;
     const statements = [
-      `SELECT ${scopePrivilegesHeld(group, scope)} AS held`,
+      `SELECT ${scopePrivilegesHeld(group, scope)} AS held, pg_advisory_xact_lock_shared(${SCOPE_GROUP_LOCK})`,
       // A non-superuser admin needs the login's privileges to terminate, REASSIGN and DROP OWNED it later.
       ...(!facts.superuser && v16 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : []),
       // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with a missing role).
@@ -594,16 +601,55 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     );
     const dropped: string[] = [];
     for (const { rolname, oid } of unused.rows) {
-      const quoted = escapeIdentifier(rolname);
-      for (const database of await this.#databasesHolding(oid)) {
-        await this.#transaction(database, `dropping scope group ${rolname} in ${database}`, [`SELECT pg_advisory_xact_lock(${ACL_LOCK})`, `DROP OWNED BY ${quoted}`]).catch((err: unknown) => {
-          if (sqlState(err) !== '3D000' && sqlState(err) !== '42704') throw err;
-        });
-      }
-      await this.#query(admin, `dropping scope group ${rolname}`, () => admin.query(`DROP ROLE IF EXISTS ${quoted}`));
-      dropped.push(rolname);
+      if (await this.#dropUnusedGroup(rolname, oid)) dropped.push(rolname);
     }
     return dropped;
+  }
+
+  /**
+   * Drops one scope group if it still has no member once logins of its
+   * database are held off (SCOPE_GROUP_LOCK); false when one joined meanwhile.
+   */
+  async #dropUnusedGroup(group: string, oid: string): Promise<boolean> {
+    const quoted = escapeIdentifier(group);
+    const doing = `dropping scope group ${group}`;
+    const [home = this.#admin.database, ...others] = await this.#databasesHolding(oid);
+    for (const database of others) {
+      await this.#transaction(database, `${doing} in ${database}`, [`SELECT pg_advisory_xact_lock(${ACL_LOCK})`, `DROP OWNED BY ${quoted}`]).catch((err: unknown) => {
+        if (sqlState(err) !== '3D000' && sqlState(err) !== '42704') throw err;
+      });
+    }
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool(home).connect();
+    } catch (err) {
+      throw toProviderError(err, this.name, doing, this.#secrets);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(${SCOPE_GROUP_LOCK}), pg_advisory_xact_lock(${ACL_LOCK})`);
+      const members = await client.query(
+        `SELECT 1 FROM pg_auth_members m WHERE m.roleid = $1::oid AND NOT m.admin_option
+            AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+        [oid],
+      );
+      if (members.rowCount !== 0) {
+        await client.query('ROLLBACK');
+        return false;
+      }
+      await client.query(`DROP OWNED BY ${quoted}`);
+      await client.query(`DROP ROLE ${quoted}`);
+      await client.query('COMMIT');
+      return true;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => (broken = true));
+      // Dropped by another replica's reconciliation meanwhile.
+      if (sqlState(err) === '42704') return false;
+      throw toProviderError(err, this.name, doing, this.#secrets);
+    } finally {
+      client.release(broken);
+    }
   }
 
   /** Terminates every backend of the role, on every database, and waits until they are gone. */

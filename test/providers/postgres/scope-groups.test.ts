@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LOCAL_PG15_URL, adminQuery, setUpProviderFixture, unreachableReason, withDatabase, type ProviderFixture } from './servers.js';
 
@@ -73,5 +74,31 @@ describe.each(servers)('scope groups on $label', (server) => {
     expect(await roleExists(goneGroup as string)).toBe(false);
     expect(await roleExists(keptGroup as string)).toBe(true);
     expect((await (await fx.connectAs(kept.login)).query('SELECT id FROM demo.orders ORDER BY id LIMIT 1')).rows).toEqual([{ id: 1001 }]);
+  });
+
+  test('pruning waits for a login being created in the group, and then keeps the group it joined', async () => {
+    const scope = { database: fx.database, tables: ['demo.orders'], columns: { 'demo.orders': ['total_cents'] } };
+    const first = await fx.issue(scope);
+    const [group] = (await adminQuery(server.url(), `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1 AND g.rolname LIKE 'latchkey_scope_%'`, [first.providerRef])).rows.map((r) => r.rolname as string);
+    await fx.provider.revoke({ grantId: 'g', providerRef: first.providerRef, reason: 'revoked' });
+    // Another broker is creating a login of this scope: its transaction holds the lock shared and has joined the group, uncommitted.
+    const creating = new pg.Client({ connectionString: withDatabase(server.url(), fx.database) });
+    await creating.connect();
+    const joiner = `lkt_joiner_${Date.now()}`;
+    try {
+      await creating.query('BEGIN');
+      await creating.query('SELECT pg_advisory_xact_lock_shared(1819029607, 6779504)');
+      await creating.query(`CREATE ROLE ${joiner} LOGIN IN ROLE ${group}`);
+      let settled = false;
+      const pruning = fx.provider.pruneUnused().finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(settled).toBe(false);
+      await creating.query('COMMIT');
+      expect(await pruning).not.toContain(group);
+      expect(await roleExists(group as string)).toBe(true);
+    } finally {
+      await creating.query(`DROP ROLE IF EXISTS ${joiner}`).catch(() => {});
+      await creating.end();
+    }
   });
 });
