@@ -58,6 +58,11 @@ const managedRole = (markerParameter: string) =>
              WHERE m.member = r.oid AND g.rolname = ${markerParameter} AND NOT m.admin_option)
     AND NOT r.rolsuper AND r.rolname <> current_user)`;
 
+/** A member of role `roleOid` other than the admin itself (which may be one, to manage it) and not by ADMIN OPTION alone. */
+const otherMember = (roleOid: string) =>
+  `EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = ${roleOid} AND NOT m.admin_option
+             AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))`;
+
 /** Where the admin URL points, without its secret. */
 interface AdminEndpoint {
   readonly host: string;
@@ -184,24 +189,20 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const role = makeRoleName(this.#settings.role_prefix, input.subject);
 
     const group = scopeGroupName(this.#settings.marker_role, scope);
+    const createLogin = () => this.#createLogin(role, verifier, group, scope, input, facts);
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const privilegesHeld = await this.#createLogin(role, verifier, group, scope, input, facts);
-          // The scope's group lost a privilege (its table was dropped and made again): grant it anew before answering.
-          if (!privilegesHeld) await this.#grantScopeGroup(group, scope, facts).catch(async (err: unknown) => {
-            await this.revoke({ grantId: input.grantId, providerRef: role, reason: 'revoked' }).catch(() => {});
-            throw err;
-          });
-          break;
-        } catch (err) {
-          // First login of this scope on this server: make its group, then create the login again.
-          if (sqlState(err) === '42704' && attempt === 1) {
-            await this.#grantScopeGroup(group, scope, facts);
-            continue;
-          }
+      const privilegesHeld = await createLogin().catch(async (err: unknown) => {
+        // First login of this scope on this server (its group does not exist): make the group, then the login.
+        if (sqlState(err) !== '42704') throw err;
+        await this.#grantScopeGroup(group, scope, facts);
+        return createLogin();
+      });
+      // The scope's group lost a privilege (its table was dropped and made again): grant it anew before answering.
+      if (!privilegesHeld) {
+        await this.#grantScopeGroup(group, scope, facts).catch(async (err: unknown) => {
+          await this.revoke({ grantId: input.grantId, providerRef: role, reason: 'revoked' }).catch(() => {});
           throw err;
-        }
+        });
       }
     } catch (err) {
       const state = sqlState(err);
@@ -265,15 +266,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     await this.#terminateSessions(row.oid, role);
     for (let round = 0; ; round++) {
       for (const database of await this.#databasesHolding(row.oid)) {
-        await this.#transaction(database, `${doing} in database ${database}`, [
-          `SELECT pg_advisory_xact_lock(${ACL_LOCK})`,
-          `REASSIGN OWNED BY ${quoted} TO CURRENT_USER`,
-          `DROP OWNED BY ${quoted}`,
-        ]).catch((err: unknown) => {
-          // The database was dropped meanwhile, or another replica dropped the role: nothing left to clean there.
-          const state = sqlState(err);
-          if (state !== '3D000' && state !== '42704') throw err;
-        });
+        await this.#dropOwnedIn(database, quoted, `${doing} in database ${database}`, { reassign: true });
       }
       try {
         await this.#query(admin, doing, () => admin.query(`DROP ROLE IF EXISTS ${quoted}`));
@@ -594,8 +587,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
         `SELECT r.rolname, r.oid::text AS oid FROM pg_roles r
           WHERE r.rolname LIKE 'latchkey\\_scope\\_%' AND NOT r.rolcanlogin
             AND shobj_description(r.oid, 'pg_authid') LIKE $1
-            AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND NOT m.admin_option
-                               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))`,
+            AND NOT ${otherMember('r.oid')}`,
         [`${SCOPE_GROUP_COMMENT_PREFIX}${this.#settings.marker_role.replace(/[\\%_]/g, '\\$&')}:%`],
       ),
     );
@@ -614,11 +606,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const quoted = escapeIdentifier(group);
     const doing = `dropping scope group ${group}`;
     const [home = this.#admin.database, ...others] = await this.#databasesHolding(oid);
-    for (const database of others) {
-      await this.#transaction(database, `${doing} in ${database}`, [`SELECT pg_advisory_xact_lock(${ACL_LOCK})`, `DROP OWNED BY ${quoted}`]).catch((err: unknown) => {
-        if (sqlState(err) !== '3D000' && sqlState(err) !== '42704') throw err;
-      });
-    }
+    for (const database of others) await this.#dropOwnedIn(database, quoted, `${doing} in ${database}`, { reassign: false });
     let client: pg.PoolClient;
     try {
       client = await this.#pool(home).connect();
@@ -629,12 +617,8 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(${SCOPE_GROUP_LOCK}), pg_advisory_xact_lock(${ACL_LOCK})`);
-      const members = await client.query(
-        `SELECT 1 FROM pg_auth_members m WHERE m.roleid = $1::oid AND NOT m.admin_option
-            AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-        [oid],
-      );
-      if (members.rowCount !== 0) {
+      const used = await client.query<{ used: boolean }>(`SELECT ${otherMember('$1::oid')} AS used`, [oid]);
+      if (used.rows[0]?.used) {
         await client.query('ROLLBACK');
         return false;
       }
@@ -650,6 +634,22 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * Removes what a role holds in one database (its privileges, and with
+   * `reassign` what it owns goes to the admin first) under the ACL lock.
+   */
+  async #dropOwnedIn(database: string, quotedRole: string, doing: string, options: { reassign: boolean }): Promise<void> {
+    await this.#transaction(database, doing, [
+      `SELECT pg_advisory_xact_lock(${ACL_LOCK})`,
+      ...(options.reassign ? [`REASSIGN OWNED BY ${quotedRole} TO CURRENT_USER`] : []),
+      `DROP OWNED BY ${quotedRole}`,
+    ]).catch((err: unknown) => {
+      // The database was dropped meanwhile, or another replica dropped the role: nothing left to clean there.
+      const state = sqlState(err);
+      if (state !== '3D000' && state !== '42704') throw err;
+    });
   }
 
   /** Terminates every backend of the role, on every database, and waits until they are gone. */
