@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { AuditUnavailable } from '../errors.js';
+import { NEW_GRANT_COLUMNS } from '../grants/records.js';
 import type { Database } from '../store/database.js';
 import { canonicalEventBytes, leafHash } from './canonical.js';
 import type { AuditEventInput, AuditLedgerWriter, AuditRecord, GrantLedgerWrite } from './types.js';
@@ -19,9 +20,6 @@ interface Pending {
   readonly resolve: (result: { record: AuditRecord; grant?: Readonly<Record<string, unknown>> }) => void;
   readonly reject: (err: unknown) => void;
 }
-
-/** The columns a new grant row carries; the rest take their defaults. */
-const GRANT_INSERT_COLUMNS = 'id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry';
 
 /**
  * Appends events to `audit_events`, one sequence across all replicas, and
@@ -191,8 +189,8 @@ function ledgerStatement(batch: readonly Pending[]): { sql: string; ledgerParams
   return {
     sql: `WITH appended AS (SELECT * FROM ${APPEND_CALL}),
        inserted AS (
-         INSERT INTO grants (${GRANT_INSERT_COLUMNS})
-         SELECT ${GRANT_INSERT_COLUMNS} FROM jsonb_populate_recordset(NULL::grants, $17::jsonb)
+         INSERT INTO grants (${NEW_GRANT_COLUMNS})
+         SELECT ${NEW_GRANT_COLUMNS} FROM jsonb_populate_recordset(NULL::grants, $17::jsonb)
           WHERE (SELECT appended FROM appended)),
        activated AS (
          UPDATE grants g SET status = 'active', issued_at = u.issued_at, provider_ref = u.provider_ref

@@ -106,7 +106,10 @@ export type NewGrant = Pick<
   'id' | 'issuer' | 'subject' | 'claims' | 'rule' | 'policyHash' | 'kind' | 'target' | 'scope' | 'reason' | 'requestId' | 'createdAt' | 'expiresAt' | 'revokeOnExpiry'
 > & { readonly status: 'issuing' | 'pending_approval' };
 
-/** The columns of a new grant, as the audit log's ledger write inserts them with the intent event. */
+/** The columns a new grant row carries (newGrantRow's keys); the rest take their defaults. */
+export const NEW_GRANT_COLUMNS = 'id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry';
+
+/** A new grant by column, as JSON: what the audit log's ledger write inserts with the intent event. */
 export function newGrantRow(g: NewGrant): Readonly<Record<string, unknown>> {
   return {
     id: g.id,
@@ -150,9 +153,8 @@ export class GrantStore {
    */
   async insert(g: NewGrant): Promise<void> {
     await this.db.query(
-      `INSERT INTO grants (id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15)`,
-      [g.id, g.status, g.issuer, g.subject, JSON.stringify(g.claims), g.rule, g.policyHash, g.kind, g.target, g.scope === undefined ? null : JSON.stringify(g.scope), g.reason, g.requestId, g.createdAt, g.expiresAt, g.revokeOnExpiry],
+      `INSERT INTO grants (${NEW_GRANT_COLUMNS}) SELECT ${NEW_GRANT_COLUMNS} FROM jsonb_populate_record(NULL::grants, $1::jsonb)`,
+      [JSON.stringify(newGrantRow(g))],
     );
   }
 
