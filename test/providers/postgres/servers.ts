@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
+import { afterAll, beforeAll, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import type { PostgresCredential } from '../../../src/providers/postgres/credential.js';
 import { postgresKind, seedDemoSchema, type PostgresAllowance, type PostgresTargetSettings } from '../../../src/providers/postgres/index.js';
@@ -42,6 +43,49 @@ export async function adminQuery(url: string, sql: string, values?: unknown[]): 
   } finally {
     await client.end();
   }
+}
+
+/** Whether a role of that name exists on the server. */
+export async function roleExists(url: string, role: string): Promise<boolean> {
+  return (await adminQuery(url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
+}
+
+/** The enclosing describe's provider fixture on one server, and a `test` that skips (saying why) when that server does not answer. */
+export interface ProviderFixtureOnServer {
+  readonly fx: ProviderFixture;
+  readonly skipReason: string | null;
+  test(name: string, fn: () => Promise<void>): void;
+}
+
+/** Sets up a provider fixture on `url` before the enclosing describe's tests and tears it down after them. */
+export function useProviderFixture(url: () => string, label: string): ProviderFixtureOnServer {
+  let fx: ProviderFixture | undefined;
+  let skipReason: string | null = null;
+  beforeAll(async () => {
+    skipReason = await unreachableReason(url());
+    if (skipReason) {
+      console.warn(`skipping PostgreSQL provider tests on ${label}: ${skipReason}`);
+      return;
+    }
+    fx = await setUpProviderFixture(url());
+  });
+  afterAll(async () => {
+    await fx?.teardown();
+  });
+  return {
+    get fx() {
+      if (!fx) throw new Error(`no provider fixture on ${label}: ${skipReason ?? 'not set up yet'}`);
+      return fx;
+    },
+    get skipReason() {
+      return skipReason;
+    },
+    test: (name, fn) =>
+      it(name, async (ctx) => {
+        if (skipReason) ctx.skip(skipReason);
+        await fn();
+      }),
+  };
 }
 
 export const testDeps = (): ProviderDeps => ({
