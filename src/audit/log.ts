@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { AuditUnavailable } from '../errors.js';
 import { NEW_GRANT_COLUMNS } from '../grants/records.js';
-import type { Database } from '../store/database.js';
+import { namedStatement, type Database, type NamedStatement } from '../store/database.js';
 import { canonicalEventBytes, leafHash } from './canonical.js';
 import type { AuditEventInput, AuditLedgerWriter, AuditRecord, GrantLedgerWrite } from './types.js';
 
@@ -170,24 +170,18 @@ function stripUndefined<T extends object>(value: T): T {
 const APPEND_CALL = `latchkey_append_audit($1, $2, $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                                           $10::text[], $11::text[], $12::text[], $13::uuid[], $14::text[], $15::text[], $16::bytea[])`;
 
+/** The append alone. */
+const APPEND = namedStatement('audit_append', `SELECT * FROM ${APPEND_CALL}`);
+
 /**
- * The batch's statement: the append alone, or with the grant rows it
- * inserts and the grants it activates, each only when the append happened
- * (one statement, so one transaction: the events and the rows commit
- * together or not at all, and a batch rebuilt on a moved head writes them
- * once).
+ * The append with the grant rows it inserts and the grants it activates, each
+ * only when the append happened (one statement, so one transaction: the
+ * events and the rows commit together or not at all, and a batch rebuilt on
+ * a moved head writes them once).
  */
-function ledgerStatement(batch: readonly Pending[]): { sql: string; ledgerParams: unknown[] } {
-  const inserts: Readonly<Record<string, unknown>>[] = [];
-  const activations: { id: string; issued_at: string; provider_ref: string }[] = [];
-  for (const { write } of batch) {
-    if (!write) continue;
-    if ('insert' in write) inserts.push(write.insert);
-    else activations.push({ id: write.activate.id, issued_at: write.activate.issuedAt.toISOString(), provider_ref: write.activate.providerRef });
-  }
-  if (inserts.length === 0 && activations.length === 0) return { sql: `SELECT * FROM ${APPEND_CALL}`, ledgerParams: [] };
-  return {
-    sql: `WITH appended AS (SELECT * FROM ${APPEND_CALL}),
+const APPEND_WITH_GRANTS = namedStatement(
+  'audit_append_with_grants',
+  `WITH appended AS (SELECT * FROM ${APPEND_CALL}),
        inserted AS (
          INSERT INTO grants (${NEW_GRANT_COLUMNS})
          SELECT ${NEW_GRANT_COLUMNS} FROM jsonb_populate_recordset(NULL::grants, $17::jsonb)
@@ -198,6 +192,17 @@ function ledgerStatement(batch: readonly Pending[]): { sql: string; ledgerParams
           WHERE g.id = u.id AND g.status = 'issuing' AND (SELECT appended FROM appended)
          RETURNING g.*)
      SELECT a.*, (SELECT coalesce(json_agg(activated), '[]'::json) FROM activated) AS activated FROM appended a`,
-    ledgerParams: [JSON.stringify(inserts), JSON.stringify(activations)],
-  };
+);
+
+/** The batch's statement and its grant parameters. */
+function ledgerStatement(batch: readonly Pending[]): { sql: NamedStatement; ledgerParams: unknown[] } {
+  const inserts: Readonly<Record<string, unknown>>[] = [];
+  const activations: { id: string; issued_at: string; provider_ref: string }[] = [];
+  for (const { write } of batch) {
+    if (!write) continue;
+    if ('insert' in write) inserts.push(write.insert);
+    else activations.push({ id: write.activate.id, issued_at: write.activate.issuedAt.toISOString(), provider_ref: write.activate.providerRef });
+  }
+  if (inserts.length === 0 && activations.length === 0) return { sql: APPEND, ledgerParams: [] };
+  return { sql: APPEND_WITH_GRANTS, ledgerParams: [JSON.stringify(inserts), JSON.stringify(activations)] };
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Queryable } from '../store/database.js';
+import { namedStatement, type Queryable } from '../store/database.js';
 import { MicroBatcher } from '../store/micro-batch.js';
 import type { ReplayStore } from './types.js';
 
@@ -7,6 +7,15 @@ export interface PostgresReplayStoreOptions {
   /** Delete expired rows at most this often, piggy-backed on `claim` (default 10 min). */
   readonly purgeIntervalMs?: number;
 }
+
+const CLAIM_JTIS = namedStatement(
+  'claim_jtis',
+  `INSERT INTO used_token_ids (issuer, jti, expires_at)
+   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+   ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+     WHERE used_token_ids.expires_at <= $4
+   RETURNING issuer, jti`,
+);
 
 /**
  * Single-use `jti`s in PostgreSQL (`used_token_ids`), so the rule holds across
@@ -46,14 +55,12 @@ export class PostgresReplayStore implements ReplayStore {
       if (!first.has(key(c))) first.set(key(c), i);
     });
     const unique = [...first.values()].map((i) => claims[i] as (typeof claims)[number]);
-    const result = await this.#db.query<{ issuer: string; jti: string }>(
-      `INSERT INTO used_token_ids (issuer, jti, expires_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-       ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
-         WHERE used_token_ids.expires_at <= $4
-       RETURNING issuer, jti`,
-      [unique.map((c) => c.issuer), unique.map((c) => c.jti), unique.map((c) => c.expiresAt), now],
-    );
+    const result = await this.#db.query<{ issuer: string; jti: string }>(CLAIM_JTIS, [
+      unique.map((c) => c.issuer),
+      unique.map((c) => c.jti),
+      unique.map((c) => c.expiresAt),
+      now,
+    ]);
     const won = new Set(result.rows.map(key));
     return claims.map((c, i) => first.get(key(c)) === i && won.has(key(c)));
   }

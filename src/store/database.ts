@@ -1,9 +1,25 @@
 import pg from 'pg';
 import { StoreUnavailable } from '../errors.js';
 
+/**
+ * A statement on a hot path (every grant runs it): PostgreSQL parses and
+ * plans it once per connection, then each call only binds and executes it by
+ * name. Behind PgBouncer in transaction mode this needs PgBouncer 1.21+ with
+ * `max_prepared_statements` set (see README).
+ */
+export interface NamedStatement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Declares a hot statement; the name is per connection and must be unique in latchkey. */
+export function namedStatement(name: string, text: string): NamedStatement {
+  return { name: `latchkey_${name}`, text };
+}
+
 /** The one SQL access path for latchkey's own state. Parameters are always bound, never spliced. */
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | NamedStatement, values?: readonly unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 export class Database implements Queryable {
@@ -26,8 +42,9 @@ export class Database implements Queryable {
     this.pool.on('error', () => {});
   }
 
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | NamedStatement, values?: readonly unknown[]): Promise<pg.QueryResult<R>> {
     try {
+      if (typeof text !== 'string') return await this.pool.query<R>({ name: text.name, text: text.text, values: values as unknown[] });
       return await this.pool.query<R>(text, values as unknown[]);
     } catch (err) {
       throw asStoreError(err);
