@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from './lib/cluster.js';
+import { PRODUCTION_NODE_FLAGS } from './lib/children.js';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const only = process.env.LATCHKEY_BENCH_ONLY?.split(',').map((s) => s.trim());
@@ -92,7 +93,7 @@ try {
     allTargets.push(...targets);
     sections.push({
       title: '2. Certificate grants end to end over HTTP',
-      about: 'The broker (dev mode, fresh database, generated CA of the given key type) in its own process; autocannon in another, 32 connections, POST /v1/grants with one P-256 CSR generated once. Each grant: token verification, jti burnt, policy, CSR check, signature by the CA, grant rows and two audit events committed (fsync on). cfssl signs the same CSR with the same CA files (`cfssl serve`, POST /api/v1/cfssl/sign). Peak RSS is VmHWM of the server process during the measured run.',
+      about: 'The broker (dev mode, fresh database, generated CA of the given key type) in its own process; autocannon in another, 32 connections, POST /v1/grants with one P-256 CSR generated once. Each grant: token verification, jti burnt, policy, CSR check, signature by the CA, grant rows and two audit events committed (fsync on). cfssl signs the same CSR with the same CA files (`cfssl serve`, POST /api/v1/cfssl/sign). Peak RSS is VmHWM of the server process during the measured run; the broker runs with the Node flags of the Helm chart (`nodeOptions`: ' + PRODUCTION_NODE_FLAGS.join(' ') + ').',
       rows,
       notes,
     });

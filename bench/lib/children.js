@@ -1,8 +1,19 @@
 // Starting the broker and the load generator as separate processes.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 
 const here = (file) => new URL(file, import.meta.url);
+
+/**
+ * The Node flags a deployed broker runs with: the Helm chart's `nodeOptions`
+ * (the V8 heap ceiling, which also makes V8 collect the old generation
+ * sooner), so memory is measured as it is in production.
+ */
+export const PRODUCTION_NODE_FLAGS = String(parse(readFileSync(here('../../helm/latchkey/values.yaml'), 'utf8')).nodeOptions ?? '')
+  .split(' ')
+  .filter(Boolean);
 
 /** Waits for the first message of a child, failing if it exits first or takes longer than `ms`. */
 function firstMessage(child, ms, what) {
@@ -23,11 +34,11 @@ function firstMessage(child, ms, what) {
 /**
  * Starts latchkey's broker in a child process (dev mode, given database).
  * `env` is added to the child's environment (target admin URLs); `execArgv`
- * are Node flags for it (e.g. `--cpu-prof`).
+ * are Node flags for it (e.g. `--cpu-prof`), after PRODUCTION_NODE_FLAGS.
  * Resolves with `{ url, dataDir, pid, close() }`.
  */
 export async function startBrokerProcess({ config, databaseUrl, env = {}, expiryMaxSleepMs, execArgv = [] }) {
-  const child = fork(here('./broker-process.js'), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(here('./broker-process.js'), [], { env: { ...process.env, ...env }, execArgv: [...PRODUCTION_NODE_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.send({ config, databaseUrl, expiryMaxSleepMs });
   const ready = await firstMessage(child, 60_000, 'broker').catch((err) => {
     child.kill('SIGKILL');

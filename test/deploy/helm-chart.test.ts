@@ -91,7 +91,7 @@ describe('the Helm chart', () => {
     expect(unmounted(values)).toEqual([]);
   });
 
-  it('runs two replicas, non-root, read-only, without capabilities, under the memory target', () => {
+  it('runs two replicas, non-root, read-only, without capabilities, under the memory target, with the image\'s heap ceiling', () => {
     expect(values.replicaCount).toBe(2);
     expect(values.podSecurityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(values.securityContext).toMatchObject({
@@ -102,6 +102,11 @@ describe('the Helm chart', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(values.resources.limits.memory).toBe('256Mi');
+    // The heap ceiling is below the limit, and the image sets the same one for a plain `docker run`.
+    expect(values.nodeOptions).toMatch(/^--max-old-space-size=(\d+)$/);
+    expect(Number(/=(\d+)/.exec(values.nodeOptions)?.[1])).toBeLessThan(256);
+    const dockerfile = readFileSync(new URL('../../deploy/Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toContain(`ENV NODE_OPTIONS=${values.nodeOptions}`);
     expect(values.livenessProbe.httpGet.path).toBe('/healthz');
     expect(values.readinessProbe.httpGet.path).toBe('/readyz');
     expect(values.podDisruptionBudget.enabled).toBe(true);
