@@ -15,14 +15,13 @@
 // `runAwsBench()` returns them for bench/run.js. LATCHKEY_BENCH_BROKER_ARGS
 // passes Node flags to the broker process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { startBrokerProcess } from './lib/children.js';
 import { startCluster } from './lib/cluster.js';
 import { startBenchIssuer } from './lib/issuer.js';
-import { percentile, round } from './lib/stats.js';
+import { cpuMsOf, percentile, round } from './lib/stats.js';
 
 const dist = (path) => import(new URL(`../dist/${path}`, import.meta.url).href);
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/deploy';
@@ -71,17 +70,6 @@ function targetSettings(stsUrl) {
 }
 
 const claims = { sub: 'repo:acme/app:environment:prod', repository: 'acme/app', repository_id: '74', environment: 'prod', workflow: 'deploy' };
-
-/** CPU time (user + system) a process has used so far, in ms; NaN where /proc is not readable. */
-function cpuMsOf(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
 function summary(values) {
   return { p50: round(percentile(values, 50)), p99: round(percentile(values, 99)) };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startBrokerProcess } from './lib/children.js';
-import { driveBroker } from './lib/drive.js';
+import { cpuCell, driveBroker } from './lib/drive.js';
 import { percentile, round } from './lib/stats.js';
 
 const dist = (path) => import(new URL(`../dist/${path}`, import.meta.url).href);
@@ -105,8 +105,8 @@ export async function runPostgresBench({ cluster, log = () => {} }) {
     try {
       const issuer = await DevIssuer.load(broker.dataDir, `${broker.url}/dev/oidc`, systemClock);
       const body = JSON.stringify({ kind: 'postgres', target: 'bench-db', scope: { database: 'demo', tables: ['demo.orders'] } });
-      const load = await driveBroker({ broker, issuer, body, dir, label: 'postgres', log });
-      rows.push({ name: 'PostgreSQL grants: POST /v1/grants (CREATE ROLE, GRANT, audit), fresh token each', value: round(load.rate), unit: 'grants/s', p50: load.p50, p99: load.p99, peakMB: round(load.peakMB), errors: load.non2xx + load.errors });
+      const load = await driveBroker({ broker, issuer, body, dir, label: 'postgres', log, postgresPid: cluster.pid });
+      rows.push({ name: 'PostgreSQL grants: POST /v1/grants (CREATE ROLE, GRANT, audit), fresh token each', value: round(load.rate), unit: 'grants/s', p50: load.p50, p99: load.p99, peakMB: round(load.peakMB), cpu: cpuCell(load.cpu), errors: load.non2xx + load.errors });
       targets.push({ name: 'PostgreSQL grants >= 200/s', measured: `${round(load.rate)}/s`, met: load.rate >= 200 });
 
       const shortBody = JSON.stringify({ kind: 'postgres', target: 'bench-db', scope: { database: 'demo', tables: ['demo.orders'] }, ttl: '60s' });

@@ -46,6 +46,7 @@ function table(rows) {
     ['p50', 'p50 ms'],
     ['p99', 'p99 ms'],
     ['peakMB', 'Peak RSS MB'],
+    ['cpu', 'CPU ms per answer: server + PostgreSQL + load generator'],
     ['errors', 'Errors'],
     ['audit', 'Every grant audited'],
   ].filter(([key]) => rows.some((r) => r[key] !== undefined && r[key] !== ''));
@@ -93,7 +94,7 @@ try {
     allTargets.push(...targets);
     sections.push({
       title: '2. Certificate grants end to end over HTTP',
-      about: 'The broker (dev mode, fresh database, generated CA of the given key type) in its own process; autocannon in another, 32 connections, POST /v1/grants with one P-256 CSR generated once. Each grant: token verification, jti burnt, policy, CSR check, signature by the CA, grant rows and two audit events committed (fsync on). cfssl signs the same CSR with the same CA files (`cfssl serve`, POST /api/v1/cfssl/sign). Peak RSS is VmHWM of the server process during the measured run; the broker runs with the Node flags of the Helm chart (`nodeOptions`: ' + PRODUCTION_NODE_FLAGS.join(' ') + ').',
+      about: 'The broker (dev mode, fresh database, generated CA of the given key type) in its own process; autocannon in another, 32 connections, POST /v1/grants with one P-256 CSR generated once. Each grant: token verification, jti burnt, policy, CSR check, signature by the CA, grant rows and two audit events committed (fsync on). cfssl signs the same CSR with the same CA files (`cfssl serve`, POST /api/v1/cfssl/sign). CPU per answer is the user + system time of each process (the server; PostgreSQL\'s whole process tree; the load generator) over the measured run divided by its 2xx answers: on a machine where everything shares the same cores, it shows where a grant\'s cost goes next to cfssl\'s. Peak RSS is VmHWM of the server process during the measured run; the broker runs with the Node flags of the Helm chart (`nodeOptions`: ' + PRODUCTION_NODE_FLAGS.join(' ') + ').',
       rows,
       notes,
     });

@@ -1,5 +1,5 @@
 // A throwaway embedded PostgreSQL for the benchmark (the same package `latchkey dev` uses).
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ export async function freePort() {
 /**
  * Starts a fresh cluster with SCRAM authentication in /tmp (default
  * settings: fsync and synchronous_commit on, so every commit is durable).
- * Returns `{ url, urlFor(db), createDatabase(name), stop() }`.
+ * Returns `{ pid, url, urlFor(db), createDatabase(name), stop() }`.
  */
 export async function startCluster() {
   // The parent must be traversable by the postgres user when we run as root.
@@ -56,6 +56,8 @@ export async function startCluster() {
   const urlFor = (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}${socket}`;
   return {
     port,
+    /** The postmaster's pid (first line of postmaster.pid): its process tree is the server's CPU. */
+    pid: Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]),
     url: urlFor('postgres'),
     urlFor,
     async createDatabase(name) {

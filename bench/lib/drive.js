@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLoadProcess } from './children.js';
-import { memoryOf, resetPeakMemory } from './stats.js';
+import { cpuMsOf, cpuMsOfTree, memoryOf, resetPeakMemory } from './stats.js';
 
 /** Concurrent connections of every load run (broker and cfssl alike). */
 export const CONNECTIONS = 32;
@@ -22,8 +22,44 @@ export async function mintTokens(issuer, count, file) {
   writeFileSync(file, `${tokens.join('\n')}\n`);
 }
 
-/** Runs token-driven load against a broker: warm-up, sized run, peak RSS of the broker. */
-export async function driveBroker({ broker, issuer, body, dir, label, log }) {
+/**
+ * CPU milliseconds per 2xx answer of a run, by process: the server, PostgreSQL
+ * (when it has one) and the load generator; `measureCpu(pids)` before the run,
+ * then `.per(run)` after it.
+ */
+export function measureCpu({ serverPid, postgresPid }) {
+  const server = cpuMsOf(serverPid);
+  const postgres = postgresPid ? cpuMsOfTree(postgresPid) : NaN;
+  return {
+    per(run) {
+      const each = (ms) => ms / run.ok;
+      return {
+        server: each(cpuMsOf(serverPid) - server),
+        ...(postgresPid ? { postgres: each(cpuMsOfTree(postgresPid) - postgres) } : {}),
+        loadGenerator: each(run.cpuMs),
+      };
+    },
+  };
+}
+
+/** CPU ms per answer of every process together. */
+export function cpuTotal(cpu) {
+  return cpu.server + (cpu.postgres ?? 0) + cpu.loadGenerator;
+}
+
+/** CPU per answer as a table cell: "server + PostgreSQL + load generator = total". */
+export function cpuCell(cpu) {
+  if (!cpu) return '';
+  const total = cpuTotal(cpu);
+  return `${cpu.server.toFixed(2)} + ${cpu.postgres === undefined ? 'none' : cpu.postgres.toFixed(2)} + ${cpu.loadGenerator.toFixed(2)} = ${total.toFixed(2)}`;
+}
+
+/**
+ * Runs token-driven load against a broker: warm-up, sized run, peak RSS of the
+ * broker, and CPU per grant of the broker, PostgreSQL (`postgresPid`, the
+ * postmaster) and the load generator.
+ */
+export async function driveBroker({ broker, issuer, body, dir, label, log, postgresPid }) {
   const url = `${broker.url}/v1/grants`;
   const warmFile = join(dir, `${label}-warm.tokens`);
   await mintTokens(issuer, WARM_TOKENS, warmFile);
@@ -37,13 +73,15 @@ export async function driveBroker({ broker, issuer, body, dir, label, log }) {
   await mintTokens(issuer, count, file);
   resetPeakMemory(broker.pid);
   log(`${label}: load`);
+  const cpu = measureCpu({ serverPid: broker.pid, postgresPid });
   const run = await runLoadProcess({ url, body, tokensFile: file, connections: CONNECTIONS, seconds: RUN_SECONDS });
+  const cpuPerGrant = cpu.per(run);
   if (run.ok + run.non2xx + run.errors >= count) {
     throw new Error(`${label}: the ${count} tokens ran out before the ${RUN_SECONDS} s run ended; the rate would be the token count over a shortened run`);
   }
   // Requests the generator abandoned at its time bound are still being served: let them finish
   // before anyone closes the broker, so the audit check sees steady state, not shutdown.
   await new Promise((resolve) => setTimeout(resolve, 2000));
-  return { ...run, peakMB: memoryOf(broker.pid).peakMB, warmOk: warm.ok };
+  return { ...run, cpu: cpuPerGrant, peakMB: memoryOf(broker.pid).peakMB, warmOk: warm.ok };
 }
 

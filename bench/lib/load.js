@@ -5,10 +5,12 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
-function summarise(result) {
+function summarise(result, cpuMs) {
   const ok = result['2xx'];
   return {
     ok,
+    /** The load generator's own CPU time over the run (user + system), ms. */
+    cpuMs,
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
@@ -49,8 +51,13 @@ export async function runLoad(job) {
         }
       : { duration: job.seconds }),
   };
+  const cpuBefore = process.cpuUsage();
   return new Promise((resolve, reject) => {
-    const instance = autocannon(options, (err, result) => (err ? reject(err) : resolve(summarise(result))));
+    const instance = autocannon(options, (err, result) => {
+      if (err) return reject(err);
+      const cpu = process.cpuUsage(cpuBefore);
+      resolve(summarise(result, (cpu.user + cpu.system) / 1000));
+    });
     // Time bound for token-driven runs (amount overrides duration in autocannon).
     const timer = setTimeout(() => instance.stop(), job.seconds * 1000);
     instance.on('done', () => clearTimeout(timer));

@@ -1,5 +1,5 @@
 // Small helpers shared by the benchmark sections.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** The p-th percentile (0..100) of numbers, nearest-rank. */
 export function percentile(values, p) {
@@ -95,4 +95,49 @@ export async function interleavedOpsPerSecond(fns, { rounds = 6, sliceMs = 250, 
     }
   }
   return Object.fromEntries(Object.entries(totals).map(([name, t]) => [name, (t.ops / t.ms) * 1000]));
+}
+
+/** The fields after the command name in /proc/<pid>/stat (index 0 is the state), or undefined once the process is gone. */
+function statFields(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (user + system, every thread) a process has used so far, in ms; NaN where /proc is not readable. */
+export function cpuMsOf(pid) {
+  const fields = statFields(pid);
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return fields ? (Number(fields[11]) + Number(fields[12])) * 10 : NaN;
+}
+
+/**
+ * CPU time of a process and all its descendants, in ms, including children
+ * it has already reaped (a PostgreSQL postmaster and its backends).
+ */
+export function cpuMsOfTree(rootPid) {
+  const root = statFields(rootPid);
+  if (!root) return NaN;
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    if (!fields) continue;
+    const parent = Number(fields[1]);
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(Number(entry));
+  }
+  // cutime and cstime (fields 16 and 17): what reaped children used.
+  let total = (Number(root[13]) + Number(root[14])) * 10;
+  const queue = [Number(rootPid)];
+  while (queue.length > 0) {
+    const pid = queue.pop();
+    const ms = cpuMsOf(pid);
+    if (!Number.isNaN(ms)) total += ms;
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return total;
 }
