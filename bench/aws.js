@@ -185,6 +185,33 @@ async function measureGrants(stsUrl, databaseUrl, iterations, brokerExecArgv) {
   }
 }
 
+/**
+ * The floor under a grant's durable audit commits: one-row INSERTs committed
+ * with synchronous_commit on, one at a time, from a pg client in this process
+ * to the broker's database. Milliseconds.
+ */
+async function measureDurableCommit(databaseUrl, iterations) {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE bench_commit_floor (id bigserial PRIMARY KEY, body text NOT NULL)');
+    await client.query('SET synchronous_commit = on');
+    const insert = { name: 'bench_commit_floor', text: 'INSERT INTO bench_commit_floor (body) VALUES ($1)' };
+    for (let i = 0; i < 100; i += 1) await client.query(insert, ['warm-up']);
+    const ms = [];
+    for (let i = 0; i < iterations; i += 1) {
+      const t0 = performance.now();
+      await client.query(insert, ['a grant-sized audit row would be about a kilobyte; this one is short']);
+      ms.push(performance.now() - t0);
+    }
+    return { iterations, ...summary(ms) };
+  } finally {
+    await client.query('DROP TABLE IF EXISTS bench_commit_floor').catch(() => {});
+    await client.end();
+  }
+}
+
 /** Both measurements. `databaseUrl` (an empty database) or a throwaway embedded cluster. */
 export async function runAwsBench({ iterations = 1000, grantIterations = 500, databaseUrl, brokerExecArgv = [] } = {}) {
   Object.assign(process.env, BROKER_AWS_ENV);
@@ -199,7 +226,8 @@ export async function runAwsBench({ iterations = 1000, grantIterations = 500, da
       url = await cluster.createDatabase('latchkey_bench_aws');
     }
     const grants = await measureGrants(sts.url, url, grantIterations, brokerExecArgv);
-    return { provider, grants };
+    const durableCommit = await measureDurableCommit(url, 500);
+    return { provider, grants, durableCommit };
   } finally {
     await sts.close();
     await cluster?.stop();
