@@ -60,6 +60,13 @@ export function templatePlaceholders(template: string): string[] {
   return [...names];
 }
 
+/** The literal text of a template (placeholders left out, `{{`/`}}` as single braces), for config-time character checks. */
+export function templateLiterals(template: string): string {
+  return parseTemplate(template)
+    .map((part) => ('literal' in part ? part.literal : ''))
+    .join('');
+}
+
 // The caller's pattern, anchored to the whole value and stripped of flags that change that.
 const anchoredPatterns = new WeakMap<RegExp, RegExp>();
 function anchored(pattern: RegExp): RegExp {

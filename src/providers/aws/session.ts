@@ -3,7 +3,7 @@ import { TemplateError } from '../../errors.js';
 import type { Claims } from '../../identity/types.js';
 import { renderTemplate } from '../../policy/template.js';
 import type { ConditionFailure } from '../../policy/types.js';
-import { SESSION_NAME_CHARS, STS_LIMITS, TAG_CHARS, type AwsRoleSettings } from './settings.js';
+import { SESSION_NAME_CHARS, SESSION_NAME_CHARS_WHAT, STS_LIMITS, TAG_CHARS, TAG_CHARS_WHAT, type AwsRoleSettings } from './settings.js';
 
 /**
  * Turns a role's templates and a caller's claims into the exact AssumeRole
@@ -24,7 +24,7 @@ export interface RenderedSession {
 
 export type RenderResult = { readonly ok: true; readonly session: RenderedSession } | { readonly ok: false; readonly failure: ConditionFailure };
 
-const SESSION_NAME_WHAT = `${STS_LIMITS.sessionNameMin}..${STS_LIMITS.sessionNameMax} characters of letters, digits and _+=,.@-`;
+const SESSION_NAME_WHAT = `${STS_LIMITS.sessionNameMin}..${STS_LIMITS.sessionNameMax} characters of ${SESSION_NAME_CHARS_WHAT}`;
 // Claims put into a policy may not widen it: no wildcards (*, ?), no policy variables ($), no quotes or spaces.
 const POLICY_VALUE = /[A-Za-z0-9_.:/=+@-]+/;
 const POLICY_VALUE_WHAT = 'letters, digits and _.:/=+@- (no wildcards or policy variables)';
@@ -113,7 +113,7 @@ export function renderSession(role: AwsRoleSettings, claims: Claims, subject: st
 
     const tags = Object.entries(role.session_tags).map(([Key, template]) => {
       const condition = `${where}.session_tags.${Key}`;
-      const Value = render(template, claims, { allowed: TAG_VALUE, what: 'letters, digits, spaces and _.:/=+-@' }, condition);
+      const Value = render(template, claims, { allowed: TAG_VALUE, what: TAG_CHARS_WHAT }, condition);
       checkLength(Value, 0, STS_LIMITS.tagValueMax, condition, `session tag ${Key}`, `at most ${STS_LIMITS.tagValueMax} characters`);
       return { Key, Value };
     });

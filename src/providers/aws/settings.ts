@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../config/schema.js';
-import { templatePlaceholders } from '../../policy/template.js';
+import { templateLiterals, templatePlaceholders } from '../../policy/template.js';
 
 /**
  * The configuration and request shapes of the aws kind: a target (one account
@@ -36,8 +36,10 @@ export const STS_REVOCATION_NOTE =
 
 /** Characters STS accepts in RoleSessionName and SourceIdentity. */
 export const SESSION_NAME_CHARS = /[\w+=,.@-]/;
+export const SESSION_NAME_CHARS_WHAT = 'letters, digits and _+=,.@-';
 /** Characters AWS accepts in tag keys and values (letters, spaces and digits of any script, `_.:/=+-@`). */
 export const TAG_CHARS = /[\p{L}\p{Z}\p{N}_.:/=+\-@]/u;
+export const TAG_CHARS_WHAT = 'letters, digits, spaces and _.:/=+-@';
 const EXTERNAL_ID = /^[\w+=,.@:/-]+$/;
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
@@ -47,13 +49,22 @@ const roleName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of lower-case letters, digits, "-" and "_" (at most 63)');
 
-/** A string that may hold `{claim}` placeholders; a malformed one is a config error. */
-const template = (what: string) =>
+/**
+ * A string that may hold `{claim}` placeholders; a malformed one is a config
+ * error, and so is fixed text with a character STS would refuse there
+ * (`chars`: one allowed character).
+ */
+const template = (what: string, chars: RegExp, charsWhat: string) =>
   z.string().superRefine((value, ctx) => {
     try {
       templatePlaceholders(value);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message}` });
+      return;
+    }
+    const outside = [...templateLiterals(value)].find((ch) => !chars.test(ch));
+    if (outside !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `${what}: ${JSON.stringify(outside)} is not allowed there; STS accepts ${charsWhat}` });
     }
   });
 
@@ -98,7 +109,7 @@ const sessionPolicy = z
 // Checked in the role's superRefine: zod reports a bad record key only as "Invalid key in record".
 function tagKeyProblem(key: string): string | null {
   if (key.length < 1 || key.length > STS_LIMITS.tagKeyMax) return `expected a tag key of 1 to ${STS_LIMITS.tagKeyMax} characters`;
-  if (!new RegExp(`^${TAG_CHARS.source}+$`, 'u').test(key)) return 'expected a tag key of letters, digits, spaces and _.:/=+-@';
+  if (!new RegExp(`^${TAG_CHARS.source}+$`, 'u').test(key)) return `expected a tag key of ${TAG_CHARS_WHAT}`;
   if (key.toLowerCase().startsWith('aws:')) return 'tag keys starting with "aws:" are reserved by AWS';
   return null;
 }
@@ -118,11 +129,11 @@ export const awsRoleSchema = z
       .max(STS_LIMITS.maxPolicyArns, `STS accepts at most ${STS_LIMITS.maxPolicyArns} managed policy ARNs`)
       .default([]),
     /** Session tags: key -> value template, e.g. `repository: "{repository}"`. CloudTrail shows them. */
-    session_tags: z.record(z.string(), template('session tag value')).default({}),
+    session_tags: z.record(z.string(), template('session tag value', TAG_CHARS, TAG_CHARS_WHAT)).default({}),
     /** RoleSessionName template; default: the caller's subject with other characters replaced by "-". */
-    session_name: template('session name').optional(),
+    session_name: template('session name', SESSION_NAME_CHARS, SESSION_NAME_CHARS_WHAT).optional(),
     /** SourceIdentity template; default: derived from the subject like the session name. */
-    source_identity: template('source identity').optional(),
+    source_identity: template('source identity', SESSION_NAME_CHARS, SESSION_NAME_CHARS_WHAT).optional(),
     /** ExternalId the role's trust policy requires (not a secret to AWS, but it may come from the environment). */
     external_id: z.string().optional(),
     /** Environment variable holding the ExternalId. */

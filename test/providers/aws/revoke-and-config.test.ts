@@ -75,9 +75,16 @@ describe('aws target configuration', () => {
     ['an IAM policy variable with single braces', { region: 'eu-west-1', roles: { deploy: { ...role, session_policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}' } } }, 'doubled braces'],
     ['a session policy that is not JSON', { region: 'eu-west-1', roles: { deploy: { ...role, session_policy: '{not json' } } }, 'expected a JSON policy document'],
     ['both external_id and external_id_env', { region: 'eu-west-1', roles: { deploy: { ...role, external_id: 'abc', external_id_env: 'X' } } }, 'not both'],
+    ['a space in a session name\'s fixed text', { region: 'eu-west-1', roles: { deploy: { ...role, session_name: 'gh run {run_id}' } } }, 'roles.deploy.session_name: session name: " " is not allowed there; STS accepts letters, digits and _+=,.@-'],
+    ['a slash in a source identity\'s fixed text', { region: 'eu-west-1', roles: { deploy: { ...role, source_identity: 'ci/{repository_id}' } } }, 'roles.deploy.source_identity: source identity: "/" is not allowed there'],
+    ['a character AWS refuses in a tag value\'s fixed text', { region: 'eu-west-1', roles: { deploy: { ...role, session_tags: { team: 'a<{team}>' } } } }, 'roles.deploy.session_tags.team: session tag value: "<" is not allowed there; STS accepts letters, digits, spaces and _.:/=+-@'],
     ['eleven managed policies', { region: 'eu-west-1', roles: { deploy: { ...role, policy_arns: Array.from({ length: 11 }, (_, i) => `arn:aws:iam::aws:policy/P${i}`) } } }, 'at most 10'],
   ])('refuses %s, naming the path', (_label, settings, message) => {
     expect(problems(settings).join('\n')).toContain(message);
+  });
+
+  it('accepts fixed text STS allows around placeholders', () => {
+    expect(problems({ region: 'eu-west-1', roles: { deploy: { ...role, session_name: 'gh-run.{run_id}@ci', session_tags: { origin: 'GitHub Actions: {repository}' } } } })).toEqual([]);
   });
 
   it('keeps IAM policy variables written with doubled braces', async () => {
