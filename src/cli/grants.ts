@@ -17,6 +17,7 @@ function grantVerb(name: string, method: 'GET' | 'POST' | 'DELETE', path: (id: s
       io.stdout.write(`${JSON.stringify(grant, null, 2)}\n`);
     } else {
       io.stdout.write(`grant ${String(grant['id'])}: ${String(grant['status'])}${grant['status'] === 'revoking' ? ' (the backend is unreachable; the broker keeps retrying)' : ''}\n`);
+      if (typeof grant['revocationNote'] === 'string') io.stdout.write(`note: ${grant['revocationNote']}\n`);
     }
     return 0;
   };

@@ -77,7 +77,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       '/v1/grants/pending': { get: { summary: 'Grants waiting for approval (approvers)', security: bearer, responses: { '200': { description: 'Grants' } } } },
       '/v1/grants/{id}': {
         get: { summary: 'A grant (its owner, auditors, approvers, admins)', security: bearer, parameters: [grantId], responses: { '200': grantResponse, '404': problem } },
-        delete: { summary: 'Revoke a grant now (owner or admin)', security: bearer, parameters: [grantId], responses: { '200': grantResponse, '202': { description: 'Revocation is being retried' }, '403': problem, '404': problem } },
+        delete: { summary: 'Revoke a grant now (owner or admin); revocationNote says what revoking does not undo (an aws grant\'s STS session stays valid until it expires)', security: bearer, parameters: [grantId], responses: { '200': grantResponse, '202': { description: 'Revocation is being retried' }, '403': problem, '404': problem } },
       },
       '/v1/grants/{id}/approve': { post: { summary: 'Approve a pending grant (approver, not the requester)', security: bearer, parameters: [grantId], responses: { '200': grantResponse, '403': problem, '409': problem } } },
       '/v1/grants/{id}/deny': { post: { summary: 'Deny a pending grant', security: bearer, parameters: [grantId], responses: { '200': grantResponse, '403': problem, '409': problem } } },

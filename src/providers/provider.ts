@@ -113,6 +113,11 @@ export interface TargetProvider<TAllow = unknown, TScope = unknown> {
   revocationList?(revoked: readonly { providerRef: string; revokedAt: Date }[], now: Date): Promise<{ der: Buffer; pem: string }>;
   /** Public, non-secret material to serve (the CA bundle, ...). */
   publicInfo?(): Readonly<Record<string, unknown>>;
+  /**
+   * What revoking a grant of this target does not undo, said in the answer to
+   * every revocation (STS sessions stay valid until they expire).
+   */
+  readonly revocationNote?: string;
   /** True when the backend is reachable (for /readyz). */
   ready(): Promise<boolean>;
   close(): Promise<void>;

@@ -64,6 +64,24 @@ describe('latchkey grant aws', () => {
     });
   });
 
+  it('revoking an AWS grant ends it at the broker and says, in the answer and the CLI, that the STS session stays valid', async () => {
+    const { stdout } = await grantAws('json');
+    const grant = JSON.parse(stdout);
+    const token = await t.issuer.githubToken();
+    const answer = await fetch(`${t.url}/v1/grants/${grant.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    const body = await answer.json();
+    expect(answer.status).toBe(200);
+    expect(body).toMatchObject({ id: grant.id, status: 'revoked' });
+    expect(body.revocationNote).toContain('cannot be revoked one by one');
+    expect(body.revocationNote).toContain('latchkey aws revoke-sessions');
+
+    const cli = capturedIO({});
+    const code = await main(['revoke', '--url', t.url, '--token', await t.issuer.githubToken(), grant.id], cli.io);
+    expect(code).toBe(0);
+    expect(cli.stdout()).toContain(`grant ${grant.id}: revoked`);
+    expect(cli.stdout()).toContain('note: STS credentials cannot be revoked one by one');
+  });
+
   it('the audit log ties the access key id to the repository and run, and never holds the secret or session token', async () => {
     const { stdout } = await grantAws('json');
     const body = JSON.parse(stdout);

@@ -102,7 +102,9 @@ export function grantRoutes(ctx: AppContext): Router {
 
   router.delete('/grants/:id', read, async (req, res) => {
     const grant = await ctx.grants.revoke(grantCaller(req, res), req.params['id'] as string);
-    res.status(grant.status === 'revoking' ? 202 : 200).json(grantView(grant));
+    // Said every time: for some kinds revoking ends the grant here but not the credential out there.
+    const revocationNote = ctx.targets.get(grant.target)?.revocationNote;
+    res.status(grant.status === 'revoking' ? 202 : 200).json({ ...grantView(grant), ...(revocationNote ? { revocationNote } : {}) });
   });
 
   router.post('/grants/:id/approve', read, async (req, res) => {

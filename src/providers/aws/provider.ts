@@ -38,6 +38,7 @@ export class AwsTargetProvider implements TargetProvider<AwsAllow, AwsScope> {
   readonly kind = 'aws';
   /** STS sessions simply stop working at expiry; there is nothing to clean up. */
   readonly revokeOnExpiry = false;
+  readonly revocationNote = STS_REVOCATION_NOTE;
   readonly sts: STSClient;
   #iam: IAMClient | undefined;
   readonly #externalIds: ReadonlyMap<string, string>;
