@@ -81,6 +81,15 @@ export class GrantService {
     return { decision, explanation };
   }
 
+  /**
+   * Records a request refused before it could be decided (its body was not a
+   * grant request): it still used a token, so it is an audited outcome. Throws `err`.
+   */
+  async refuseUnreadable(caller: GrantCaller, err: unknown): Promise<never> {
+    await this.appendOrFail({ ...this.callerBase(caller), type: 'grant.denied', outcome: 'denied', error: errorFacts(err) });
+    throw err;
+  }
+
   /** Handles `POST /v1/grants`. */
   async request(caller: GrantCaller, request: GrantRequest): Promise<IssuedGrant | PendingGrant> {
     const started = performance.now();
@@ -424,16 +433,23 @@ export class GrantService {
     }
   }
 
-  private eventBase(caller: GrantCaller, request: GrantRequest): AuditEventInput {
+  /** Who asked, from where, with which token (by hash): what every event about a request carries. */
+  private callerBase(caller: GrantCaller) {
     return {
-      type: 'grant.requested',
-      outcome: 'intent',
       requestId: caller.requestId,
       clientAddress: caller.clientAddress,
       issuer: caller.identity.issuerName,
       subject: caller.identity.subject,
       tokenHash: caller.identity.tokenHash,
       claims: selectClaims(caller.identity.claims),
+    };
+  }
+
+  private eventBase(caller: GrantCaller, request: GrantRequest): AuditEventInput {
+    return {
+      type: 'grant.requested',
+      outcome: 'intent',
+      ...this.callerBase(caller),
       kind: request.kind,
       target: request.target,
       scope: publicScope(request.scope),

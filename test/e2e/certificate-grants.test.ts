@@ -102,6 +102,32 @@ describe('certificate grants over HTTP', () => {
     expect(JSON.parse(denied.body).reasons[0]).toMatchObject({ rule: 'octo-repo-deploys', failure: { field: 'repository_id' } });
   });
 
+  it('records a request whose body is not a grant request as denied, with what was wrong', async () => {
+    const token = await t.issuer.githubToken();
+    const res = await t.call('POST', '/v1/grants', { token, body: { kind: 5, target: 'mesh' } });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('invalid_request');
+    const denied = (await auditRows()).filter((r) => r.type === 'grant.denied').at(-1)!;
+    const event = JSON.parse(denied.body);
+    expect(event).toMatchObject({ outcome: 'denied', issuer: 'gh', subject: expect.stringContaining('octo-org/octo-repo'), error: { code: 'invalid_request' } });
+    expect(event.error.message).toContain('kind');
+    expect(event.requestId).toBe(res.headers.get('x-request-id'));
+    expect(denied.body).not.toContain(token);
+  });
+
+  it('records a refused token with the check that failed and where the request came from, never the token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await t.issuer.githubToken({ iat: now - 1200, nbf: now - 1200, exp: now - 600 });
+    const res = await t.call('POST', '/v1/grants', { token, body: { kind: 'certificate', target: 'mesh', scope: { generate: true } } });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('token_expired');
+    const rejected = (await auditRows()).filter((r) => r.type === 'token.rejected').at(-1)!;
+    const event = JSON.parse(rejected.body);
+    expect(event).toMatchObject({ outcome: 'denied', error: { code: 'token_expired' }, requestId: res.headers.get('x-request-id') });
+    expect(event.clientAddress).toMatch(/127\.0\.0\.1$/);
+    expect(rejected.body).not.toContain(token);
+  });
+
   it('lets an admin see every rule in an explanation', async () => {
     const admin = await sso.ssoToken({ groups: ['admins'] });
     const res = await t.call('POST', '/v1/explain', { token: admin, body: { kind: 'certificate', target: 'mesh', scope: { generate: true } } });

@@ -68,8 +68,14 @@ export function grantRoutes(ctx: AppContext): Router {
   const read = authenticate(ctx, { consume: false });
 
   router.post('/grants', authenticate(ctx, { consume: true }), async (req, res) => {
-    const request = parseGrantRequest(req.body);
-    const result = await ctx.grants.request(grantCaller(req, res), request);
+    const caller = grantCaller(req, res);
+    let request: GrantRequest;
+    try {
+      request = parseGrantRequest(req.body);
+    } catch (err) {
+      return ctx.grants.refuseUnreadable(caller, err);
+    }
+    const result = await ctx.grants.request(caller, request);
     if ('pending' in result) {
       res.status(202).location(`/v1/grants/${result.grant.id}`).json({
         ...grantView(result.grant),
