@@ -22,17 +22,74 @@ const name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of lower-case letters, digits, "-" and "_" (at most 63)');
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const SCALAR = 'a string, number or boolean';
+const scalar = z.union([z.string(), z.number(), z.boolean()], { error: `expected ${SCALAR}` });
+const scalars = z.array(scalar, `expected a list of ${SCALAR}s`).min(1, 'expected at least one value');
 
-/** One claim condition: a bare value means equality. */
-export const conditionSchema = z.union([
-  scalar,
-  z.strictObject({ equals: scalar }),
-  z.strictObject({ glob: z.string().min(1) }),
-  z.strictObject({ one_of: z.array(scalar).min(1) }),
-  z.strictObject({ contains: z.union([scalar, z.array(scalar).min(1)]) }),
-  z.strictObject({ not_one_of: z.array(scalar).min(1) }),
-]);
+/** The condition forms other than a bare value, by their one key. */
+const conditionForms = {
+  equals: scalar,
+  glob: z.string('expected a glob pattern (a string)').min(1, 'expected a non-empty glob pattern'),
+  one_of: scalars,
+  contains: z.union([scalar, z.array(scalar).min(1)], { error: `expected ${SCALAR}, or a non-empty list of them` }),
+  not_one_of: scalars,
+} as const;
+type ConditionForm = keyof typeof conditionForms;
+
+const CONDITION_EXPECTED =
+  `expected ${SCALAR} (exact match) or one of {equals: value}, {glob: "pattern"}, {one_of: [values]}, {contains: value or [values]}, {not_one_of: [values]}`;
+
+function isConditionForm(key: string): key is ConditionForm {
+  return Object.hasOwn(conditionForms, key);
+}
+
+function describeInput(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'a mapping' : typeof value;
+}
+
+/**
+ * One claim condition: a bare value means equality. Checked by hand before the
+ * union so a mistake says which key is wrong and what was expected; a plain
+ * union only says "Invalid input".
+ */
+export const conditionSchema = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      ctx.addIssue({ code: 'custom', message: `${CONDITION_EXPECTED}, got ${describeInput(value)}` });
+      return;
+    }
+    const keys = Object.keys(value);
+    const unknown = keys.filter((key) => !isConditionForm(key));
+    if (unknown.length > 0) {
+      const named = unknown.map((key) => JSON.stringify(key)).join(', ');
+      ctx.addIssue({ code: 'custom', message: `unknown condition ${named}: ${CONDITION_EXPECTED}` });
+      return;
+    }
+    const [form, ...more] = keys as ConditionForm[];
+    if (form === undefined || more.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `expected exactly one condition, got ${form === undefined ? 'none' : keys.join(' and ')}: ${CONDITION_EXPECTED}` });
+      return;
+    }
+    const operand = conditionForms[form].safeParse((value as Record<string, unknown>)[form]);
+    for (const issue of operand.error?.issues ?? []) {
+      ctx.addIssue({ code: 'custom', path: [form, ...issue.path], message: issue.message });
+    }
+  })
+  // Only reached by a condition the check above accepted: gives it its type.
+  .pipe(
+    z.union([
+      scalar,
+      z.strictObject({ equals: conditionForms.equals }),
+      z.strictObject({ glob: conditionForms.glob }),
+      z.strictObject({ one_of: conditionForms.one_of }),
+      z.strictObject({ contains: conditionForms.contains }),
+      z.strictObject({ not_one_of: conditionForms.not_one_of }),
+    ]),
+  );
 export type ConditionConfig = z.infer<typeof conditionSchema>;
 
 export const whenSchema = z.record(z.string().min(1), conditionSchema).default({});
