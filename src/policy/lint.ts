@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { ConditionConfig, RoleName } from '../config/schema.js';
+import { parseGitHubSubject, type GitHubSubject } from '../identity/github.js';
 import { compileWhen, type CompiledCondition } from './conditions.js';
 import { GITHUB_RISKY_EVENTS, isGitHubIssuer } from './github.js';
 import type { LintFinding } from './types.js';
@@ -25,10 +26,26 @@ function hasWildcard(condition: CompiledCondition): boolean {
   return condition.operator === 'glob' && (condition.config as { glob: string }).glob.includes('*');
 }
 
+/**
+ * The GitHub subjects an exact `sub` condition (a value or `one_of`) allows,
+ * read in either format (`repo:OWNER/REPO:...`, `repo:OWNER@ID/REPO@ID:...`);
+ * undefined unless every allowed value names a repository.
+ */
+function exactSubjects(conditions: Conditions): GitHubSubject[] | undefined {
+  const sub = conditions.get('sub');
+  if (!sub || (sub.operator !== 'equals' && sub.operator !== 'one_of')) return undefined;
+  const config = sub.config as ConditionConfig;
+  const values = typeof config === 'object' ? ('equals' in config ? [config.equals] : 'one_of' in config ? config.one_of : []) : [config];
+  const subjects = values.map((v) => parseGitHubSubject(String(v)));
+  return subjects.length > 0 && subjects.every((s) => s !== undefined) ? (subjects as GitHubSubject[]) : undefined;
+}
+
 /** Why the rule's repository conditions do not pin a repository, or null when they do. */
 function repositoryPinProblem(conditions: Conditions): string | null {
   const id = conditions.get('repository_id');
   if (isPositive(id) && !hasWildcard(id)) return null;
+  // An exact sub names its repository (by name, or by id in the immutable format).
+  if (exactSubjects(conditions)) return null;
   const repository = conditions.get('repository');
   if (isPositive(repository)) {
     if (!hasWildcard(repository)) return null;
@@ -62,13 +79,7 @@ function pinsRefOrEnvironment(conditions: Conditions): boolean {
   const environment = conditions.get('environment');
   if (isPositive(environment) && !environment.test(PROBE)) return true;
   // An exact `sub` of the form repo:owner/name:environment:prod (or :ref:...) pins one too.
-  const sub = conditions.get('sub');
-  if (sub && (sub.operator === 'equals' || sub.operator === 'one_of')) {
-    const config = sub.config as ConditionConfig;
-    const values = typeof config === 'object' ? ('equals' in config ? [config.equals] : 'one_of' in config ? config.one_of : []) : [config];
-    return values.length > 0 && values.every((v) => /:(environment|ref):/.test(String(v)));
-  }
-  return false;
+  return exactSubjects(conditions)?.every((s) => s.environment !== undefined || s.ref !== undefined) ?? false;
 }
 
 function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number]): Omit<LintFinding, 'path' | 'rule'>[] {
@@ -114,8 +125,10 @@ function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number]): 
     });
   }
 
-  const names = isPositive(conditions.get('repository')) || isPositive(conditions.get('repository_owner'));
-  const ids = isPositive(conditions.get('repository_id')) || isPositive(conditions.get('repository_owner_id'));
+  const subjects = exactSubjects(conditions);
+  const names = isPositive(conditions.get('repository')) || isPositive(conditions.get('repository_owner')) || subjects?.some((s) => s.format === 'name');
+  const ids =
+    isPositive(conditions.get('repository_id')) || isPositive(conditions.get('repository_owner_id')) || (subjects?.every((s) => s.format === 'immutable') ?? false);
   if (names && !ids) {
     findings.push({
       severity: 'warning',

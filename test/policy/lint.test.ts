@@ -46,6 +46,21 @@ describe('policy lint', () => {
     ['a whole-owner wildcard is a warning', { ...without('repository_id'), repository: { glob: 'acme/*' } }, ['warning:github-owner-wildcard']],
     ['a name-prefix wildcard is a warning', { ...without('repository_id'), repository: { glob: 'acme/app-*' } }, ['warning:github-owner-wildcard']],
     ['a wildcard is harmless next to a pinned repository_id', { ...safeGitHubWhen(), repository: { glob: 'acme/*' } }, []],
+    [
+      'an exact sub pins the repository it names, but by a mutable name',
+      { ...without('repository', 'repository_id', 'repository_owner', 'repository_owner_id'), sub: 'repo:acme/app:ref:refs/heads/main' },
+      ['warning:github-mutable-names'],
+    ],
+    [
+      'an exact sub in the immutable format pins the repository and owner ids',
+      { ...without('repository', 'repository_id', 'repository_owner', 'repository_owner_id'), sub: { one_of: ['repo:acme@65/app@74:ref:refs/heads/main', 'repo:acme@65/app@74:environment:prod'] } },
+      [],
+    ],
+    [
+      'a sub that names no repository pins nothing',
+      { ...without('repository', 'repository_id', 'repository_owner', 'repository_owner_id'), sub: 'deploy-bot' },
+      ['error:github-no-repository'],
+    ],
     ['no event_name condition is a warning', without('event_name'), ['warning:github-event-unpinned']],
     ['event_name by not_one_of is not pinned', { ...safeGitHubWhen(), event_name: { not_one_of: ['pull_request_target', 'workflow_run'] } }, ['warning:github-event-unpinned']],
     ['allowing pull_request_target is a warning', { ...safeGitHubWhen(), event_name: { one_of: ['push', 'pull_request_target'] } }, ['warning:github-event-risky']],
@@ -64,6 +79,8 @@ describe('policy lint', () => {
     ['a ref glob for release tags pins it', { name: 'prod' }, { ...safeGitHubWhen(), ref: { glob: 'refs/tags/v*' } }, []],
     ['an environment pins it', { name: 'prod' }, { ...without('ref'), environment: 'production' }, []],
     ['an exact sub with an environment pins it', { name: 'prod' }, { ...without('ref'), sub: 'repo:acme/app:environment:production' }, []],
+    ['an exact immutable-format sub with a ref pins it', { name: 'prod' }, { ...without('ref'), sub: 'repo:acme@65/app@74:ref:refs/tags/v1' }, []],
+    ['an exact sub of a pull request pins neither', { name: 'prod' }, { ...without('ref'), sub: 'repo:acme/app:pull_request' }, ['warning:github-production-unpinned']],
     ['a non-production target needs neither', {}, without('ref'), []],
   ])('flags %s', (_what, overrides, when, expected) => {
     expect(codes([githubRule(when, overrides)])).toEqual(expected);
