@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { capturedIO } from '../providers/aws/support.js';
 import { TestOidcIssuer } from '../support/oidc-issuer.js';
 import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
 
@@ -126,6 +128,25 @@ describe('certificate grants over HTTP', () => {
     expect(event).toMatchObject({ outcome: 'denied', error: { code: 'token_expired' }, requestId: res.headers.get('x-request-id') });
     expect(event.clientAddress).toMatch(/127\.0\.0\.1$/);
     expect(rejected.body).not.toContain(token);
+  });
+
+  it('latchkey explain tells its own repository which condition failed, with expected and actual, and exits 1', async () => {
+    const token = await t.issuer.githubToken({ ref: 'refs/heads/feature', environment: null });
+    const cli = capturedIO({});
+    const code = await main(['explain', '--url', t.url, '--token', token, '--kind', 'certificate', '--target', 'mesh', '--scope', '{"generate":true}'], cli.io);
+    expect(code).toBe(1);
+    const lines = cli.stdout().trim().split('\n');
+    expect(lines[0]).toMatch(/^DENIED: /);
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✗ octo-repo-deploys: .*\(expected "refs\/heads\/main", got "refs\/heads\/feature"\)$/));
+  });
+
+  it('latchkey explain tells another organisation only that rules it may not see exist', async () => {
+    const token = await t.issuer.githubToken({ repository: 'evil/repo', repository_id: '666', repository_owner: 'evil', repository_owner_id: '13' });
+    const cli = capturedIO({});
+    const code = await main(['explain', '--url', t.url, '--token', token, '--kind', 'certificate', '--target', 'mesh', '--scope', '{"generate":true}'], cli.io);
+    expect(code).toBe(1);
+    expect(cli.stdout()).not.toContain('octo-repo-deploys');
+    expect(cli.stdout()).toContain('(1 rule(s) that do not concern this token are not shown)');
   });
 
   it('lets an admin see every rule in an explanation', async () => {
