@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, type LatchkeyError } from '../errors.js';
 import type { ProviderKind } from '../providers/provider.js';
 import { configSchema, type AllowConfig, type IssuerConfig, type RawConfig } from './schema.js';
 
@@ -47,6 +47,19 @@ export function dottedPath(path: readonly PropertyKey[]): string {
     else out += out ? `.${String(part)}` : String(part);
   }
   return out || '(top level)';
+}
+
+/**
+ * Names the configuration file in an error about it raised after validation, by
+ * whatever applies a part of the file (an issuer, a target, a key file):
+ * `<file>: <dotted path>: <message>`. `at` is the dotted path of that part, for
+ * messages that do not start with one. An error that already names the file
+ * comes back as it is.
+ */
+export function configErrorIn(source: string, err: LatchkeyError, at?: string): ConfigError {
+  if (err instanceof ConfigError && (err.detail['source'] === source || err.message.startsWith(`${source}: `))) return err;
+  const message = [source, ...(at === undefined ? [] : [at]), err.message].join(': ');
+  return new ConfigError(message, { ...err.detail, source, ...(at === undefined ? {} : { path: at }) }, { cause: err });
 }
 
 function fail(source: string, problems: string[]): never {
