@@ -5,8 +5,8 @@ import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/log.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config/load.js';
-import { ConfigError } from './errors.js';
+import { configErrorIn, type Config } from './config/load.js';
+import { ConfigError, isLatchkeyError, type LatchkeyError } from './errors.js';
 import { ExpiryScheduler } from './grants/expiry.js';
 import { SubjectRateLimiter } from './grants/rate-limit.js';
 import { reconcile } from './grants/reconcile.js';
@@ -180,21 +180,26 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
     const targets = new Map<string, TargetProvider>();
     const targetErrors = new Map<string, string>();
+    // Registered before opening, so targets already open are closed if a later one stops start-up.
+    cleanup.unshift(async () => {
+      for (const t of targets.values()) await t.close().catch(() => {});
+    });
     for (const target of Object.values(config.targets)) {
       const kind = providerKinds.find((k) => k.kind === target.kind);
       if (!kind) continue;
       try {
         targets.set(target.name, await kind.open(target.name, target.settings, { clock, logger: logger.child({ target: target.name }), dataDir, devMode }));
       } catch (err) {
-        // Kept with its reason, as smallstep keeps a provisioner that failed to initialise.
+        // A mistake in the file (no CA files, an unreadable key, an unset admin URL variable) will not
+        // fix itself: refuse to start, naming the file and the target.
+        if (isTargetMisconfigured(err)) throw configErrorIn(config.source, err, `targets.${target.name}`);
+        // Anything else (a backend that is down) is kept with its reason, as smallstep keeps a
+        // provisioner that failed to initialise: its grants answer 503, the other targets serve.
         const reason = (err as Error).message;
         targetErrors.set(target.name, reason);
         logger.error({ target: target.name, reason }, 'target failed to open; its grants will answer 503 until it is fixed');
       }
     }
-    cleanup.unshift(async () => {
-      for (const t of targets.values()) await t.close().catch(() => {});
-    });
 
     // The scheduler needs the service and the service wakes the scheduler.
     let scheduler: ExpiryScheduler | undefined;
@@ -260,4 +265,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   } catch (err) {
     return fail(err);
   }
+}
+
+/** A target that failed to open because of its configuration rather than its backend. */
+function isTargetMisconfigured(err: unknown): err is LatchkeyError {
+  return isLatchkeyError(err) && (err.code === 'config_invalid' || err.code === 'provider_misconfigured');
 }

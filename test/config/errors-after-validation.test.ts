@@ -1,19 +1,26 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { startBroker } from '../../src/broker.js';
+import { validateConfig } from '../../src/config/load.js';
+import { providerKinds } from '../../src/providers/registry.js';
+import { runCli, startCli } from '../support/cli.js';
 import { createMigratedDatabase } from '../support/database.js';
+import { freePort } from '../support/embedded-cluster.js';
 
-// Issuers and keys are checked when the broker applies them, after the file's schema:
+// Issuers, keys and targets are checked when the broker applies them, after the file's schema:
 // their errors still name the file, the dotted path and what was expected, and stop `serve`.
 describe('latchkey serve and a mistake found after the schema check', () => {
   let dir: string;
   let db: Awaited<ReturnType<typeof createMigratedDatabase>>;
   const files = { key: '', caCert: '', caKey: '' };
+  const adminUrlEnv = `LK_CFG_PG_${randomBytes(4).toString('hex').toUpperCase()}`;
+  const warehouse = { kind: 'postgres', admin_url_env: adminUrlEnv, sslmode: 'disable', databases: ['app'], tables: ['demo.*'], marker_role: 'lkm_cfg' };
 
   const production = (overrides: Record<string, unknown> = {}) => ({
     server: { port: 0 },
@@ -28,7 +35,7 @@ describe('latchkey serve and a mistake found after the schema check', () => {
     writeFileSync(path, stringify(config));
     return path;
   };
-  const serve = (path: string, env: Record<string, string | undefined> = {}) => runCli(['serve', '--config', path], { env: { DATABASE_URL: db.url, ...env } });
+  const serve = (path: string, env: Record<string, string | undefined> = {}) => runCli(['serve', '--config', path], { env: { DATABASE_URL: db.url, [adminUrlEnv]: undefined, ...env } });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
@@ -57,5 +64,67 @@ describe('latchkey serve and a mistake found after the schema check', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`latchkey: ${path}: keys.audit_signing_key_file is required outside dev mode: an Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints (config_invalid)\n`);
   });
+
+  it('refuses to start on a certificate target without ca_cert_file and ca_key_file, naming the file and the target', async () => {
+    const path = writeConfig('no-ca.yaml', production({ targets: { mesh: { kind: 'certificate', trust_domain: 'example.com' } } }));
+    const r = await serve(path);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`latchkey: ${path}: targets.mesh: certificate target "mesh": ca_cert_file and ca_key_file are required outside dev mode (config_invalid)\n`);
+  });
+
+  it('refuses to start on a certificate target whose CA key file cannot be read', async () => {
+    const missing = join(dir, 'missing.key');
+    const path = writeConfig('unreadable-ca.yaml', production({ targets: { mesh: { kind: 'certificate', trust_domain: 'example.com', ca_cert_file: files.caCert, ca_key_file: missing } } }));
+    const r = await serve(path);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`latchkey: ${path}: targets.mesh: certificate target "mesh": cannot read CA key file ${missing}: ENOENT: no such file or directory, open '${missing}' (config_invalid)\n`);
+  });
+
+  it('refuses to start on a postgres target whose admin URL variable is not set', async () => {
+    const path = writeConfig('no-admin-url.yaml', production({ targets: { ...production().targets, warehouse } }));
+    const r = await serve(path);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`latchkey: ${path}: targets.warehouse: postgres target warehouse: environment variable ${adminUrlEnv} (admin_url_env) is not set (config_invalid)\n`);
+  });
+
+  it('starts while a postgres target’s server is down, and reports that target unreachable', async () => {
+    const port = await freePort();
+    const path = writeConfig('server-down.yaml', production({ server: { port }, targets: { ...production().targets, warehouse } }));
+    const closedPort = await freePort();
+    const broker = await startCli(['serve', '--config', path], /latchkey serving/, {
+      env: { DATABASE_URL: db.url, [adminUrlEnv]: `postgresql://latchkey:secret@127.0.0.1:${closedPort}/postgres` },
+    });
+    try {
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect((await ready.json()).targets).toEqual({ mesh: 'ready', warehouse: 'unreachable' });
+    } finally {
+      expect(await broker.stop()).toBe(0);
+    }
+  });
 });
 
+describe('latchkey dev and a target configuration mistake', () => {
+  it('refuses to start too, naming the file and the target', async () => {
+    const db = await createMigratedDatabase();
+    const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-config-dev-'));
+    const unset = `LK_CFG_DEV_PG_${randomBytes(4).toString('hex').toUpperCase()}`;
+    try {
+      const config = validateConfig(
+        {
+          data_dir: dataDir,
+          issuers: [{ name: 'sso', issuer: 'https://sso.example.com', audience: 'latchkey' }],
+          targets: { warehouse: { kind: 'postgres', admin_url_env: unset, sslmode: 'disable', databases: ['app'], tables: ['demo.*'], marker_role: 'lkm_cfg_dev' } },
+        },
+        'dev.yaml',
+        providerKinds,
+      );
+      const starting = startBroker({ config, devMode: true, databaseUrl: db.url, port: 0, env: {}, logger: pino({ level: 'silent' }) });
+      await expect(starting).rejects.toThrow(`dev.yaml: targets.warehouse: postgres target warehouse: environment variable ${unset} (admin_url_env) is not set`);
+      await expect(starting).rejects.toMatchObject({ code: 'config_invalid', detail: { source: 'dev.yaml', path: 'targets.warehouse' } });
+    } finally {
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
