@@ -27,7 +27,11 @@ describe('certificate grants over HTTP', () => {
           },
         ],
         roles: {
-          admin: [{ issuer: 'sso', when: { groups: { contains: 'admins' } } }],
+          // The security team's tooling repository administers the broker from CI.
+          admin: [
+            { issuer: 'sso', when: { groups: { contains: 'admins' } } },
+            { issuer: 'gh', when: { repository_id: '99', repository_owner_id: '77' } },
+          ],
           auditor: [{ issuer: 'sso', when: { groups: { contains: 'auditors' } } }],
         },
       }),
@@ -149,11 +153,12 @@ describe('certificate grants over HTTP', () => {
     expect(cli.stdout()).toContain('(1 rule(s) that do not concern this token are not shown)');
   });
 
-  it('lets an admin see every rule in an explanation', async () => {
-    const admin = await sso.ssoToken({ groups: ['admins'] });
+  it('shows an admin from another organisation the rules it would hide from anyone else there', async () => {
+    const admin = await t.issuer.githubToken({ repository: 'sec-org/tools', repository_id: '99', repository_owner: 'sec-org', repository_owner_id: '77' });
     const res = await t.call('POST', '/v1/explain', { token: admin, body: { kind: 'certificate', target: 'mesh', scope: { generate: true } } });
     expect(res.status).toBe(200);
-    expect(res.body.allowed).toBe(false);
+    expect(res.body).toMatchObject({ allowed: false, hiddenRules: 0 });
+    expect(res.body.evaluations).toEqual([expect.objectContaining({ rule: 'octo-repo-deploys', matched: false, failure: expect.objectContaining({ field: 'repository_id', actual: '99' }) })]);
   });
 
   it('answers malformed requests with a 400 that names the field', async () => {
