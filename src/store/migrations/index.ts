@@ -12,5 +12,6 @@ export interface Migration {
 import { core } from './001-core.js';
 import { auditTree } from './002-audit-tree.js';
 import { auditAppend } from './003-audit-append.js';
+import { auditRedundantIndexes } from './004-audit-redundant-indexes.js';
 
-export const migrations: readonly Migration[] = [core, auditTree, auditAppend];
+export const migrations: readonly Migration[] = [core, auditTree, auditAppend, auditRedundantIndexes];
