@@ -9,6 +9,8 @@ import { configSchema, type AllowConfig, type IssuerConfig, type RawConfig } fro
 export interface TargetConfig {
   readonly name: string;
   readonly kind: string;
+  /** `production: true|false` as written; unset, lint goes by the name. */
+  readonly production?: boolean;
   /** Validated by the kind's `targetSchema`. */
   readonly settings: unknown;
 }
@@ -116,13 +118,13 @@ export function validateConfig(input: unknown, source: string, kinds: readonly P
       problems.push(`targets.${targetName}.kind: unknown kind "${target.kind}" (expected one of: ${[...kindByName.keys()].join(', ')})`);
       continue;
     }
-    const { kind: _kind, ...rest } = target;
+    const { kind: _kind, production, ...rest } = target;
     const settings = kind.targetSchema.safeParse(rest);
     if (!settings.success) {
       problems.push(...zodProblems(settings.error, ['targets', targetName]));
       continue;
     }
-    targets[targetName] = { name: targetName, kind: target.kind, settings: settings.data };
+    targets[targetName] = { name: targetName, kind: target.kind, ...(production === undefined ? {} : { production }), settings: settings.data };
   }
 
   const ruleNames = new Set<string>();

@@ -169,7 +169,11 @@ export type RuleConfig = z.infer<typeof ruleSchema>;
 export const roleMatchSchema = z.strictObject({ issuer: name, when: whenSchema });
 export type RoleMatchConfig = z.infer<typeof roleMatchSchema>;
 
-export const targetSchema = z.looseObject({ kind: z.string().min(1) });
+export const targetSchema = z.looseObject({
+  kind: z.string().min(1),
+  /** Marks a production backend for policy lint (GitHub rules must pin a ref or environment); unset, a name with "prod" counts. */
+  production: z.boolean().optional(),
+});
 
 export const configSchema = z.strictObject({
   server: z

@@ -82,7 +82,22 @@ function pinsRefOrEnvironment(conditions: Conditions): boolean {
   return exactSubjects(conditions)?.every((s) => s.environment !== undefined || s.ref !== undefined) ?? false;
 }
 
-function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number]): Omit<LintFinding, 'path' | 'rule'>[] {
+/**
+ * What makes a rule production's: a target marked `production: true`; where
+ * targets do not say, a target or rule name containing "prod". When every
+ * target of the rule says, the names do not count.
+ */
+function productionReason(rule: Config['rules'][number], targets: Config['targets']): string | undefined {
+  for (const { target } of rule.allow) {
+    const marked = targets[target]?.production;
+    if (marked === true) return `target ${target} is marked production`;
+    if (marked === undefined && /prod/i.test(target)) return `target ${target} looks like production`;
+  }
+  const allMarked = rule.allow.every(({ target }) => targets[target]?.production !== undefined);
+  return !allMarked && /prod/i.test(rule.name) ? `rule ${rule.name} looks like production` : undefined;
+}
+
+function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number], targets: Config['targets']): Omit<LintFinding, 'path' | 'rule'>[] {
   const findings: Omit<LintFinding, 'path' | 'rule'>[] = [];
   const pin = repositoryPinProblem(conditions);
   if (pin) findings.push({ severity: 'error', code: 'github-no-repository', message: pin });
@@ -90,13 +105,12 @@ function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number]): 
   const wildcard = ownerWildcardProblem(conditions);
   if (wildcard) findings.push({ severity: 'warning', code: 'github-owner-wildcard', message: wildcard });
 
-  const production = [rule.name, ...rule.allow.map((a) => a.target)].find((n) => /prod/i.test(n));
+  const production = productionReason(rule, targets);
   if (production !== undefined && !pinsRefOrEnvironment(conditions)) {
-    const what = production === rule.name ? `rule ${rule.name}` : `target ${production}`;
     findings.push({
       severity: 'warning',
       code: 'github-production-unpinned',
-      message: `${what} looks like production but no ref or environment condition pins it: any branch of the repository can get it`,
+      message: `${production} but no ref or environment condition pins it: any branch of the repository can get it`,
     });
   }
 
@@ -153,7 +167,7 @@ export function lintPolicy(config: Config): LintFinding[] {
     const at = { path: `rules[${index}]`, rule: rule.name };
     const conditions: Conditions = new Map(compileWhen(rule.when).map((c) => [c.claim, c]));
     const github = isGitHubIssuer(issuers.get(rule.issuer));
-    if (github) for (const f of lintGitHubRule(conditions, rule)) findings.push({ ...f, ...at });
+    if (github) for (const f of lintGitHubRule(conditions, rule, config.targets)) findings.push({ ...f, ...at });
     else if (conditions.size === 0) {
       findings.push({
         ...at,

@@ -46,6 +46,8 @@ export const targets = {
   'prod-db': { kind: 'tables' },
   'analytics': { kind: 'tables' },
   'staging-db': { kind: 'tables' },
+  'warehouse': { kind: 'tables', production: true },
+  'prod-replica-for-tests': { kind: 'tables', production: false },
 };
 
 /** A GitHub rule with every condition lint asks for; tests remove or change one at a time. */

@@ -82,8 +82,15 @@ describe('policy lint', () => {
     ['an exact immutable-format sub with a ref pins it', { name: 'prod' }, { ...without('ref'), sub: 'repo:acme@65/app@74:ref:refs/tags/v1' }, []],
     ['an exact sub of a pull request pins neither', { name: 'prod' }, { ...without('ref'), sub: 'repo:acme/app:pull_request' }, ['warning:github-production-unpinned']],
     ['a non-production target needs neither', {}, without('ref'), []],
+    ['a target marked production: true, whatever its name', { allow: [{ kind: 'tables', target: 'warehouse' }] }, without('ref'), ['warning:github-production-unpinned']],
+    ['no target marked production: false, whatever its or the rule\'s name', { name: 'prod-tests', allow: [{ kind: 'tables', target: 'prod-replica-for-tests' }] }, without('ref'), []],
   ])('flags %s', (_what, overrides, when, expected) => {
     expect(codes([githubRule(when, overrides)])).toEqual(expected);
+  });
+
+  it('says why a target counts as production', () => {
+    const [finding] = lintPolicy(configWith({ rules: [githubRule(without('ref'), { allow: [{ kind: 'tables', target: 'warehouse' }] })] }));
+    expect(finding?.message).toBe('target warehouse is marked production but no ref or environment condition pins it: any branch of the repository can get it');
   });
 
   it('warns when a rule matches only a glob on sub, whatever the issuer', () => {
