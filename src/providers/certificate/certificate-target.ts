@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { buildCrl } from './crl.js';
 import type { Clock } from '../../clock.js';
 import { InvalidScope, PolicyDenied, ProviderUnavailable } from '../../errors.js';
@@ -67,7 +68,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
     let keyType: LeafKeyType;
     let subjectPublicKeyInfo: string;
     let subjectKeyIdentifier: string;
-    let privateKeyPem: string | undefined;
+    let privateKey: KeyObject | undefined;
     if (isCsrScope(scope)) {
       const csr = csrOf(scope);
       verifyCsrSignature(csr);
@@ -80,11 +81,8 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
       if (!allow.allow_generate) throw new InvalidScope('this rule does not allow broker-generated keys; send a CSR');
       keyType = scope.keyType;
       this.checkKeyType(allow, keyType);
-      if (scope.pkcs12 && this.authority.keyAlgorithm !== 'rsa') {
-        throw new InvalidScope(`PKCS#12 bundles are available only from a target whose CA key is RSA; "${this.name}" has an ECDSA CA`);
-      }
       const pair = await generateKey(keyType);
-      privateKeyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+      privateKey = pair.privateKey;
       subjectPublicKeyInfo = toBinary(pair.publicKey.export({ type: 'spki', format: 'der' }));
       subjectKeyIdentifier = keyIdentifierOf(fromDer(subjectPublicKeyInfo));
     }
@@ -129,16 +127,10 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
       notBefore: notBefore.toISOString(),
       notAfter: notAfter.toISOString(),
     };
-    if (privateKeyPem !== undefined) {
-      credential['privateKey'] = privateKeyPem;
+    if (privateKey !== undefined) {
+      credential['privateKey'] = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
       if (!isCsrScope(scope) && scope.pkcs12) {
-        let bundle: { pkcs12: string; password: string };
-        try {
-          bundle = buildPkcs12(privateKeyPem, [certificate, ...this.authority.chain]);
-        } catch (err) {
-          // forge writes only RSA-keyed certificates; an ECDSA intermediate in the chain stops it.
-          throw new InvalidScope(`PKCS#12 is not available for target "${this.name}": its CA chain cannot be written by forge; use privateKey and certificate`, {}, { cause: err });
-        }
+        const bundle = buildPkcs12(privateKey, [certificate, ...this.authority.chain]);
         credential['pkcs12'] = bundle.pkcs12;
         credential['pkcs12Password'] = bundle.password;
       }
@@ -152,7 +144,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
         dns_names: dnsNames,
         not_after: notAfter.toISOString(),
         key_type: keyType,
-        key_source: privateKeyPem === undefined ? 'csr' : 'generated',
+        key_source: privateKey === undefined ? 'csr' : 'generated',
       },
     };
   }

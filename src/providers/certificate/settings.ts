@@ -77,7 +77,7 @@ export interface CsrScope {
 export interface GenerateScope {
   readonly generate: true;
   readonly keyType: LeafKeyType;
-  /** Also return a password-protected PKCS#12 bundle (RSA keys). */
+  /** Also return a password-protected PKCS#12 bundle of the key and chain (any key type). */
   readonly pkcs12: boolean;
 }
 export type CertificateScope = CsrScope | GenerateScope;
@@ -92,9 +92,6 @@ export const certificateScopeSchema: z.ZodType<CertificateScope> = z
   .superRefine((value, ctx) => {
     if ((value.csr === undefined) === (value.generate === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'expected exactly one of "csr" (a PEM certificate request) or "generate": true' });
-    }
-    if (value.pkcs12 === true && (value.keyType ?? 'ec-p256') === 'ec-p256') {
-      ctx.addIssue({ code: 'custom', path: ['pkcs12'], message: 'PKCS#12 bundles are available for RSA keys only ("keyType": "rsa-2048" or "rsa-3072")' });
     }
     if (value.csr !== undefined) {
       for (const field of ['keyType', 'pkcs12'] as const) {

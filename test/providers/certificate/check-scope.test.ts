@@ -84,7 +84,7 @@ describe('scope and allowance schemas', () => {
     [{ csr: 'x', generate: true }, /exactly one of "csr"/],
     [{ generate: false }, /./],
     [{ csr: 'x', keyType: 'rsa-2048' }, /applies only with "generate"/],
-    [{ generate: true, pkcs12: true }, /PKCS#12 bundles are available for RSA keys only/],
+    [{ csr: 'x', pkcs12: true }, /applies only with "generate"/],
     [{ generate: true, keyType: 'rsa-1024' }, /./],
     [{ generate: true, extra: 1 }, /./],
   ])('refuses the scope %j', (input, message) => {
@@ -95,6 +95,10 @@ describe('scope and allowance schemas', () => {
 
   it('fills in generation defaults', () => {
     expect(scope({ generate: true })).toEqual({ generate: true, keyType: 'ec-p256', pkcs12: false });
+  });
+
+  it.each(['ec-p256', 'rsa-2048', 'rsa-3072'] as const)('accepts a PKCS#12 bundle for a generated %s key', (keyType) => {
+    expect(scope({ generate: true, keyType, pkcs12: true })).toEqual({ generate: true, keyType, pkcs12: true });
   });
 
   it('fills in allowance defaults', () => {

@@ -1,6 +1,4 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLatchkeyError } from '../../../src/errors.js';
 import type { CertificateAllow, CertificateScope } from '../../../src/providers/certificate/index.js';
@@ -119,31 +117,6 @@ describe('broker-generated keys', () => {
     const key = createPrivateKey(cert.privateKey as string);
     expect(new X509Certificate(cert.certificate).checkPrivateKey(key)).toBe(true);
     expect(key.asymmetricKeyType).toBe(keyType === 'ec-p256' ? 'ec' : 'rsa');
-  });
-
-  it.skipIf(!hasOpenssl)('with an RSA CA, an RSA key comes with an AES-256 PKCS#12 bundle that openssl opens with the returned password', async () => {
-    const issued = await issue(rsaCa, { scope: { generate: true, keyType: 'rsa-2048', pkcs12: true } });
-    const cert = credentialOf(issued);
-    expect(cert.pkcs12Password).toMatch(/^[A-Za-z0-9_-]{24}$/);
-    const bundle = join(dir.path, 'bundle.p12');
-    await writeFile(bundle, Buffer.from(cert.pkcs12 as string, 'base64'));
-
-    const info = await openssl(['pkcs12', '-info', '-in', bundle, '-passin', `pass:${cert.pkcs12Password}`, '-noout']);
-    expect(info.code).toBe(0);
-    expect(info.output).toContain('AES-256-CBC');
-    const wrong = await openssl(['pkcs12', '-info', '-in', bundle, '-passin', 'pass:wrong', '-noout']);
-    expect(wrong.code).not.toBe(0);
-
-    // The certificate inside is the issued one, byte for byte, and still verifies.
-    const extracted = await openssl(['pkcs12', '-in', bundle, '-passin', `pass:${cert.pkcs12Password}`, '-clcerts', '-nokeys']);
-    const inside = new X509Certificate(extracted.output.slice(extracted.output.indexOf('-----BEGIN CERTIFICATE-----')));
-    expect(inside.raw.equals(new X509Certificate(cert.certificate).raw)).toBe(true);
-    expect(JSON.stringify(issued.auditDetails)).not.toContain(cert.pkcs12Password);
-  });
-
-  it('with an ECDSA CA, asking for PKCS#12 is refused with a clear reason', async () => {
-    const attempt = issue(ecCa, { scope: { generate: true, keyType: 'rsa-2048', pkcs12: true } });
-    await expect(attempt).rejects.toMatchObject({ code: 'invalid_scope', message: expect.stringMatching(/PKCS#12 .* RSA/) });
   });
 
   it('a rule that does not allow generation refuses it at issue too', async () => {
