@@ -21,6 +21,22 @@ async function x509Text(pem: string): Promise<string> {
   return output;
 }
 
+/**
+ * The extension headings of `openssl x509 -text`, in certificate order, with
+ * their "critical" mark: every extension gets one, known or not (an unknown
+ * one shows as its OID), so this is the complete list.
+ */
+function extensionHeadings(text: string): string[] {
+  const start = text.indexOf('        X509v3 extensions:\n');
+  if (start < 0) return [];
+  const end = text.indexOf('\n    Signature Algorithm:', start);
+  return text
+    .slice(start, end)
+    .split('\n')
+    .filter((line) => /^ {12}\S/.test(line))
+    .map((line) => line.trim());
+}
+
 /** The lines under an extension's heading in `openssl x509 -text`. */
 function extensionBlock(text: string, heading: string): string {
   const at = text.indexOf(heading);
@@ -31,13 +47,31 @@ function extensionBlock(text: string, heading: string): string {
 describe.skipIf(!hasOpenssl)('what openssl x509 -text shows of an issued certificate', () => {
   const issuedAt = new Date('2030-06-01T12:00:00.250Z');
 
-  it('exactly the intended SANs, CA:FALSE, key usages and validity for a client certificate', async () => {
-    const csr = await makeCsr(dir, makeKey('ec-p256'));
+  it('exactly the intended extensions, SANs, CA:FALSE, key usages and validity for a client certificate, whatever the CSR asks for', async () => {
+    // The CSR asks for a CA certificate with other names and usages, and for an extension latchkey does not know.
+    const csr = await makeCsr(dir, makeKey('ec-p256'), {
+      addext: [
+        'subjectAltName=DNS:evil.example,URI:spiffe://latchkey.test/team/admins/root',
+        'basicConstraints=critical,CA:TRUE',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        'extendedKeyUsage=codeSigning',
+        'nsComment=asked for by the CSR',
+        '1.3.6.1.4.1.55555.1=ASN1:UTF8String:asked for by the CSR',
+      ],
+    });
     const issued = await issue(ecCa, { scope: { csr }, issuedAt, ttlSeconds: 600 });
     const cert = credentialOf(issued);
     const text = await x509Text(cert.certificate);
 
     expect(text).toContain('Version: 3 (0x2)');
+    expect(extensionHeadings(text)).toEqual([
+      'X509v3 Basic Constraints: critical',
+      'X509v3 Key Usage: critical',
+      'X509v3 Extended Key Usage:',
+      'X509v3 Subject Alternative Name:',
+      'X509v3 Subject Key Identifier:',
+      'X509v3 Authority Key Identifier:',
+    ]);
     expect(extensionBlock(text, 'X509v3 Subject Alternative Name')).toBe('X509v3 Subject Alternative Name: URI:spiffe://latchkey.test/team/payments/alice');
     expect(extensionBlock(text, 'X509v3 Basic Constraints')).toBe('X509v3 Basic Constraints: critical CA:FALSE');
     expect(extensionBlock(text, 'X509v3 Key Usage')).toBe('X509v3 Key Usage: critical Digital Signature');
@@ -54,6 +88,18 @@ describe.skipIf(!hasOpenssl)('what openssl x509 -text shows of an issued certifi
     expect(extensionBlock(text, 'X509v3 Authority Key Identifier')).toContain(caKeyId);
     expect(extensionBlock(text, 'X509v3 Subject Key Identifier')).not.toBe('(absent)');
     expect(new X509Certificate(cert.certificate).checkIssued(ca)).toBe(true);
+
+    // openssl accepts this very certificate as a TLS client certificate from the CA, at a time it is valid.
+    const verified = await openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose', 'sslclient',
+      '-attime', String(Math.floor(issuedAt.getTime() / 1000)),
+      '-CAfile', await dir.file('client-bundle.pem', cert.trustBundle),
+      await dir.file('client.pem', cert.certificate),
+    ]);
+    expect(verified.output).toMatch(/: OK\n$/);
+    expect(verified.code).toBe(0);
 
     expect(issued.providerRef).toBe(cert.serial);
     expect(issued.auditDetails).toEqual({
