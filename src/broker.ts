@@ -24,7 +24,7 @@ import { compilePolicy } from './policy/compile.js';
 import { lintPolicy } from './policy/lint.js';
 import type { TargetProvider } from './providers/provider.js';
 import { providerKinds } from './providers/registry.js';
-import { LOG_REDACT_PATHS } from './secret.js';
+import { LOG_REDACTION } from './secret.js';
 import { Database } from './store/database.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './store/embedded.js';
 import { migrate } from './store/migrate.js';
@@ -95,7 +95,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const logger =
     options.logger ??
     pino(
-      { level: config.server.log_level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'latchkey' } },
+      { level: config.server.log_level, ...LOG_REDACTION, base: { service: 'latchkey' } },
       pino.destination({ dest: 1, sync: false }),
     );
   const dataDir = resolve(config.data_dir);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOG_REDACT_PATHS } from '../../src/secret.js';
+import { LOG_REDACTION } from '../../src/secret.js';
 import { createDemoDatabase } from '../support/database.js';
 import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
 
@@ -32,7 +32,7 @@ describe('secrets never reach the logs or the audit log', () => {
           ],
         }],
       }),
-      broker: { logger: pino({ level: 'trace', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, sink) },
+      broker: { logger: pino({ level: 'trace', ...LOG_REDACTION }, sink) },
     });
   });
   afterAll(async () => t?.close());
