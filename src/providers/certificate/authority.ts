@@ -19,8 +19,6 @@ export interface CertificateAuthority {
   readonly keyIdentifier: string;
   readonly notAfter: Date;
   readonly signer: CertificateSigner;
-  /** The CA key's algorithm (PKCS#12 bundles need an RSA CA). */
-  readonly keyAlgorithm: 'ec' | 'rsa';
   /** Certificates a leaf's holder presents after the leaf (intermediates; empty for a root CA). */
   readonly chain: readonly string[];
   /** The trust anchor peers configure (PEM). */
@@ -119,7 +117,6 @@ async function loadAuthority(targetName: string, certFile: string, keyFile: stri
     keyIdentifier: fields.keyIdentifier,
     notAfter: fields.notAfter,
     signer,
-    keyAlgorithm: privateKey.asymmetricKeyType === 'rsa' ? 'rsa' : 'ec',
     chain: path.slice(0, -1).map((c) => c.toString()),
     trustBundle: anchor.toString(),
   };
