@@ -9,7 +9,7 @@ import { parseCsr, verifyCsrSignature, type ParsedCsr } from './csr.js';
 import { OID, fromDer, toBinary, toPem } from './der.js';
 import { renderCertificateIdentity } from './identity.js';
 import { buildPkcs12 } from './pkcs12.js';
-import { isCsrScope, type CertificateAllow, type CertificateScope, type CertificateTarget, type CsrScope, type LeafKeyType } from './settings.js';
+import { defaultKeyUsages, isCsrScope, type CertificateAllow, type CertificateScope, type CertificateTarget, type CsrScope, type LeafKeyType } from './settings.js';
 import { buildCertificate, distinguishedNameDer, keyIdentifierOf, leafExtensions, randomSerial } from './x509-builder.js';
 
 /** Certificates start 30 s in the past, so a peer whose clock is a little behind accepts them. */
@@ -103,7 +103,7 @@ export class CertificateTargetProvider implements TargetProvider<CertificateAllo
         notBefore,
         notAfter,
         extensions: leafExtensions({
-          rsaKey: keyType !== 'ec-p256',
+          keyUsages: allow.key_usages ?? defaultKeyUsages(keyType),
           usages: allow.usages,
           spiffeId,
           dnsNames,

@@ -14,6 +14,18 @@ const leafKeyType = z.enum(LEAF_KEY_TYPES);
 export const CERTIFICATE_USAGES = ['client_auth', 'server_auth'] as const;
 export type CertificateUsage = (typeof CERTIFICATE_USAGES)[number];
 
+/**
+ * KeyUsage bits a rule may name for a leaf. `key_encipherment` (TLS 1.2 RSA
+ * key exchange) needs an RSA key, `key_agreement` (static ECDH) an EC key.
+ */
+export const KEY_USAGES = ['digital_signature', 'key_encipherment', 'key_agreement'] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
+/** The key usages of a leaf whose rule names none: signing, and for RSA keys also key encipherment. */
+export function defaultKeyUsages(keyType: LeafKeyType): readonly KeyUsage[] {
+  return keyType === 'ec-p256' ? ['digital_signature'] : ['digital_signature', 'key_encipherment'];
+}
+
 /** Largest CSR PEM accepted; real ones are well under 4 KiB. */
 export const MAX_CSR_PEM_LENGTH = 16 * 1024;
 
@@ -53,20 +65,35 @@ const template = (schema: z.ZodString) =>
     }
   });
 
-export const certificateAllowSchema = z.strictObject({
-  /** SPIFFE ID template, e.g. `spiffe://{trust_domain}/team/{team}/{sub}`. */
-  spiffe_id: template(
-    z.string().regex(/^spiffe:\/\/[^/]+\/.+$/, 'expected a SPIFFE ID template with a path, such as "spiffe://{trust_domain}/gh/{repository_id}"'),
-  ),
-  /** DNS name templates for server certificates, e.g. `{service}.mesh.internal`. */
-  dns_names: z.array(template(z.string().min(1).max(253))).default([]),
-  /** Extended key usages. */
-  usages: z.array(z.enum(CERTIFICATE_USAGES)).min(1).default(['client_auth']),
-  /** Leaf key types a request may use. */
-  key_types: z.array(leafKeyType).min(1).default([...LEAF_KEY_TYPES]),
-  /** Whether the broker may generate the key (`"generate": true`) instead of signing a CSR. */
-  allow_generate: z.boolean().default(true),
-});
+export const certificateAllowSchema = z
+  .strictObject({
+    /** SPIFFE ID template, e.g. `spiffe://{trust_domain}/team/{team}/{sub}`. */
+    spiffe_id: template(
+      z.string().regex(/^spiffe:\/\/[^/]+\/.+$/, 'expected a SPIFFE ID template with a path, such as "spiffe://{trust_domain}/gh/{repository_id}"'),
+    ),
+    /** DNS name templates for server certificates, e.g. `{service}.mesh.internal`. */
+    dns_names: z.array(template(z.string().min(1).max(253))).default([]),
+    /** Extended key usages. */
+    usages: z.array(z.enum(CERTIFICATE_USAGES)).min(1).default(['client_auth']),
+    /** Leaf key types a request may use. */
+    key_types: z.array(leafKeyType).min(1).default([...LEAF_KEY_TYPES]),
+    /** Whether the broker may generate the key (`"generate": true`) instead of signing a CSR. */
+    allow_generate: z.boolean().default(true),
+    /** KeyUsage bits of the leaf; default: `defaultKeyUsages` of its key type. */
+    key_usages: z.array(z.enum(KEY_USAGES)).min(1).optional(),
+  })
+  .superRefine((allow, ctx) => {
+    const needs: readonly [KeyUsage, (k: LeafKeyType) => boolean, string][] = [
+      ['key_encipherment', (k) => k !== 'ec-p256', 'RSA'],
+      ['key_agreement', (k) => k === 'ec-p256', 'EC'],
+    ];
+    for (const [usage, fits, what] of needs) {
+      const misfit = allow.key_usages?.includes(usage) ? allow.key_types.find((k) => !fits(k)) : undefined;
+      if (misfit) {
+        ctx.addIssue({ code: 'custom', path: ['key_usages'], message: `${usage} needs an ${what} key, but key_types allows ${misfit}; list only ${what} key types` });
+      }
+    }
+  });
 export type CertificateAllow = z.infer<typeof certificateAllowSchema>;
 
 /** Sign the caller's CSR (proof of possession: its signature is checked). */

@@ -22,7 +22,7 @@ import {
   utf8String,
   type Asn1,
 } from './der.js';
-import type { CertificateUsage } from './settings.js';
+import type { CertificateUsage, KeyUsage } from './settings.js';
 
 /**
  * Builds X.509 v3 certificates (RFC 5280) with forge's ASN.1 layer; the
@@ -106,11 +106,21 @@ function extension(id: string, critical: boolean, value: Asn1): string {
   return toDer(sequence(critical ? [oid(id), boolean(true), octetString(toDer(value))] : [oid(id), octetString(toDer(value))]));
 }
 
-// KeyUsage named bits, DER-encoded as (unused-bit count, bits): digitalSignature = bit 0, keyEncipherment = 2, keyCertSign = 5, cRLSign = 6.
-const KEY_USAGE_SIGNATURE = '\x07\x80';
-const KEY_USAGE_SIGNATURE_ENCIPHERMENT = '\x05\xa0';
+// KeyUsage named bits (RFC 5280 4.2.1.3): digitalSignature = bit 0, keyEncipherment = 2, keyAgreement = 4, keyCertSign = 5, cRLSign = 6.
+const KEY_USAGE_BITS: Readonly<Record<KeyUsage, number>> = { digital_signature: 0, key_encipherment: 2, key_agreement: 4 };
 const KEY_USAGE_CA = '\x01\x86';
 const keyUsage = (bits: string): string => extension(OID.keyUsage, true, bitStringContents(bits));
+
+/**
+ * A leaf's KeyUsage bits as BIT STRING contents: the unused-bit count, then
+ * the bits, with trailing zero bits dropped as DER requires for named bits
+ * (all leaf bits fit in the first byte).
+ */
+function leafKeyUsageBits(usages: readonly KeyUsage[]): string {
+  const bits = usages.map((u) => KEY_USAGE_BITS[u]);
+  const byte = bits.reduce((acc, bit) => acc | (0x80 >> bit), 0);
+  return String.fromCharCode(7 - Math.max(...bits), byte);
+}
 
 const EKU_OIDS: Readonly<Record<CertificateUsage, string>> = {
   client_auth: OID.clientAuth,
@@ -118,8 +128,8 @@ const EKU_OIDS: Readonly<Record<CertificateUsage, string>> = {
 };
 
 export interface LeafExtensionInput {
-  /** RSA keys may also encipher (TLS 1.2 RSA key exchange); EC keys only sign. */
-  readonly rsaKey: boolean;
+  /** KeyUsage bits, from the rule or the key type's default. */
+  readonly keyUsages: readonly KeyUsage[];
   readonly usages: readonly CertificateUsage[];
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
@@ -135,12 +145,12 @@ const authorityKeyIdentifiers = new Map<string, string>();
 
 /** The extensions of a leaf (DER each): everything from the rule, nothing from the request. */
 export function leafExtensions(input: LeafExtensionInput): string[] {
-  const fixedKey = `${input.rsaKey}|${input.usages.join(',')}`;
+  const fixedKey = `${input.keyUsages.join(',')}|${input.usages.join(',')}`;
   let fixed = fixedLeafExtensions.get(fixedKey);
   if (!fixed) {
     fixed = [
       extension(OID.basicConstraints, true, sequence([])), // cA defaults to FALSE, so DER leaves it out
-      keyUsage(input.rsaKey ? KEY_USAGE_SIGNATURE_ENCIPHERMENT : KEY_USAGE_SIGNATURE),
+      keyUsage(leafKeyUsageBits(input.keyUsages)),
       extension(OID.extKeyUsage, false, sequence(input.usages.map((usage) => oid(EKU_OIDS[usage])))),
     ];
     fixedLeafExtensions.set(fixedKey, fixed);

@@ -145,6 +145,22 @@ describe.skipIf(!hasOpenssl)('what openssl x509 -text shows of an issued certifi
     expect(text).toContain('Signature Algorithm: sha256WithRSAEncryption');
   });
 
+  it.each([
+    ['an EC key for static ECDH', 'ec-p256', ['digital_signature', 'key_agreement'], 'Digital Signature, Key Agreement'],
+    ['an RSA key that only signs (no TLS 1.2 RSA key exchange)', 'rsa-2048', ['digital_signature'], 'Digital Signature'],
+  ] as const)('the key usages a rule names: %s', async (_what, keyType, keyUsages, shown) => {
+    const cert = credentialOf(
+      await issue(ecCa, {
+        allow: { spiffe_id: 'spiffe://{trust_domain}/team/{team}/{sub}', key_types: [keyType], key_usages: [...keyUsages] },
+        scope: { generate: true, keyType },
+      }),
+    );
+    const text = await x509Text(cert.certificate);
+    expect(extensionBlock(text, 'X509v3 Key Usage')).toBe(`X509v3 Key Usage: critical ${shown}`);
+    const verified = await openssl(['verify', '-CAfile', await dir.file(`ku-${keyType}-bundle.pem`, cert.trustBundle), await dir.file(`ku-${keyType}.pem`, cert.certificate)]);
+    expect(verified.code).toBe(0);
+  });
+
   it('a SPIFFE ID longer than a CN may be leaves the subject empty and marks the SAN critical', async () => {
     const team = 'x'.repeat(60);
     const cert = credentialOf(await issue(ecCa, { scope: { generate: true }, claims: { sub: 'alice', team } }));
