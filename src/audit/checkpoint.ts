@@ -38,9 +38,9 @@ export interface AuditSigningKey {
  * with mode 0600; otherwise a ConfigError (production needs a real key).
  */
 export function loadAuditSigningKey(options: { file?: string | undefined; dataDir: string; devMode: boolean }): AuditSigningKey {
-  if (options.file) return signingKeyFromPem(readKeyFile(options.file), options.file);
+  if (options.file) return signingKeyFromPem(readKeyFile(options.file), `keys.audit_signing_key_file: ${options.file}`);
   if (!options.devMode) {
-    throw new ConfigError('keys.audit_signing_key_file is required outside dev mode: an Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints');
+    throw new ConfigError('keys.audit_signing_key_file: required outside dev mode: an Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints');
   }
   const path = join(options.dataDir, 'audit-signing-key.pem');
   if (!existsSync(path)) {
@@ -73,7 +73,7 @@ export function signingKeyFromPem(pem: string, source = 'the audit signing key')
     throw new ConfigError(`${source} is not a PEM private key: ${(err as Error).message}`);
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new ConfigError(`${source} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; audit checkpoints are signed with Ed25519`);
+    throw new ConfigError(`${source} is a key of type ${privateKey.asymmetricKeyType ?? 'unknown'}; audit checkpoints are signed with Ed25519`);
   }
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, publicKeyRaw: rawEd25519PublicKey(publicKey) };

@@ -62,7 +62,14 @@ describe('latchkey serve and a mistake found after the schema check', () => {
     const path = writeConfig('no-audit-key.yaml', production({ keys: {} }));
     const r = await serve(path);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`latchkey: ${path}: keys.audit_signing_key_file is required outside dev mode: an Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints (config_invalid)\n`);
+    expect(r.stderr).toBe(`latchkey: ${path}: keys.audit_signing_key_file: required outside dev mode: an Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints (config_invalid)\n`);
+  });
+
+  it('names the file and the setting when the audit signing key is of the wrong type', async () => {
+    const path = writeConfig('ec-audit-key.yaml', production({ keys: { audit_signing_key_file: files.caKey } }));
+    const r = await serve(path);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`latchkey: ${path}: keys.audit_signing_key_file: ${files.caKey} is a key of type ec; audit checkpoints are signed with Ed25519 (config_invalid)\n`);
   });
 
   it('refuses to start on a certificate target without ca_cert_file and ca_key_file, naming the file and the target', async () => {
