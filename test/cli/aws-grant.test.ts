@@ -69,7 +69,7 @@ describe('latchkey grant aws', () => {
     const grant = JSON.parse(stdout);
     const token = await t.issuer.githubToken();
     const answer = await fetch(`${t.url}/v1/grants/${grant.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
-    const body = await answer.json();
+    const body = (await answer.json()) as { id: string; status: string; revocationNote?: string };
     expect(answer.status).toBe(200);
     expect(body).toMatchObject({ id: grant.id, status: 'revoked' });
     expect(body.revocationNote).toContain('cannot be revoked one by one');

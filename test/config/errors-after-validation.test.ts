@@ -104,7 +104,8 @@ describe('latchkey serve and a mistake found after the schema check', () => {
     try {
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(ready.status).toBe(200);
-      expect((await ready.json()).targets).toEqual({ mesh: 'ready', warehouse: 'unreachable' });
+      const readiness = (await ready.json()) as { targets: Record<string, string> };
+      expect(readiness.targets).toEqual({ mesh: 'ready', warehouse: 'unreachable' });
     } finally {
       expect(await broker.stop()).toBe(0);
     }

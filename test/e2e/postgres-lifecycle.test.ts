@@ -103,7 +103,7 @@ describe('PostgreSQL logins through the broker', () => {
     expect(await exited).toBe('SIGKILL');
     const orphans = (await managedRoles()).filter((r) => !before.includes(r));
     expect(orphans).toHaveLength(1); // the role exists, and no grant says it is active
-    const stuck = await state.db.query("SELECT id FROM grants WHERE status = 'issuing'");
+    const stuck = await state.db.query<{ id: string }>("SELECT id FROM grants WHERE status = 'issuing'");
     expect(stuck.rowCount).toBe(1);
 
     // A restarted broker reconciles at start (its clock a little later than the crash).
@@ -111,10 +111,10 @@ describe('PostgreSQL logins through the broker', () => {
     const restarted = await startTestBroker({ configure: config, clock, issuer, databaseUrl: state.url, broker: { issuingGraceMs: 0 } });
     try {
       expect(await managedRoles()).toEqual(before);
-      const id = stuck.rows[0].id as string;
-      const rows = (await state.db.query('SELECT type, body FROM audit_events WHERE grant_id = $1 ORDER BY seq', [id])).rows;
+      const id = stuck.rows[0]!.id;
+      const rows = (await state.db.query<{ type: string; body: string }>('SELECT type, body FROM audit_events WHERE grant_id = $1 ORDER BY seq', [id])).rows;
       expect(rows.map((r) => r.type)).toEqual(['grant.requested', 'grant.failed', 'grant.orphan_revoked']);
-      expect(rows[1].body).toContain('broker_stopped_during_issue');
+      expect(rows[1]!.body).toContain('broker_stopped_during_issue');
     } finally {
       await restarted.close();
     }

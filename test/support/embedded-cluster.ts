@@ -25,6 +25,7 @@ export async function startCluster(options: { postgresFlags?: string[]; onLog?: 
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   // Without its exit hooks: they would force exit code 0 on the test runner (a failed run reported green).
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const onLog = options.onLog ?? (() => {});
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -34,8 +35,9 @@ export async function startCluster(options: { postgresFlags?: string[]; onLog?: 
     persistent: false,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: options.postgresFlags ?? [],
-    onLog: options.onLog ?? (() => {}),
-    onError: options.onLog ?? (() => {}),
+    onLog,
+    // Errors (a failed useradd, a client's error event) go to the same sink, as text.
+    onError: (messageOrError) => onLog(String(messageOrError)),
   });
   await pg.initialise();
   await pg.start();

@@ -46,10 +46,10 @@ async function runPool<T>(items: number, inFlight: number, fn: (i: number) => Pr
 }
 
 describe.runIf(process.env['LATCHKEY_MEASURE_PG_RATE'])('PostgreSQL grant rate', () => {
-  it.each([
+  it.for<[server: string, url: () => string]>([
     ['the machine PostgreSQL 15', () => LOCAL_PG15_URL],
     ['embedded PostgreSQL 18', () => inject('postgresUrl')],
-  ])('on %s', async (label, url, ctx) => {
+  ])('on %s', { timeout: 300_000 }, async ([label, url], ctx) => {
     const reason = await unreachableReason(url());
     if (reason) ctx.skip(reason);
     const fx = await setUpProviderFixture(url(), { scram_iterations: ITERATIONS });
@@ -83,5 +83,5 @@ describe.runIf(process.env['LATCHKEY_MEASURE_PG_RATE'])('PostgreSQL grant rate',
     } finally {
       await fx.teardown();
     }
-  }, 300_000);
+  });
 });

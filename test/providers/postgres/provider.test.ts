@@ -50,7 +50,7 @@ describe.each(servers)('PostgreSQL logins on $label', (server) => {
       await client.query('SET default_transaction_read_only = off');
     });
 
-    it.each([
+    it.for<[what: string, sql: string]>([
       ['SELECT on another table', 'SELECT * FROM demo.payments'],
       ['SELECT on another schema', 'SELECT * FROM secret.keys'],
       ['INSERT', "INSERT INTO demo.orders VALUES (9, 1, now(), 'x', 1)"],
@@ -60,7 +60,7 @@ describe.each(servers)('PostgreSQL logins on $label', (server) => {
       ['CREATE TABLE in public', 'CREATE TABLE public.sneaky (id int)'],
       ['CREATE TABLE in the granted schema', 'CREATE TABLE demo.sneaky (id int)'],
       ['CREATE SCHEMA', 'CREATE SCHEMA sneaky'],
-    ])('%s', async (_what, sql, ctx) => {
+    ])('%s', async ([, sql], ctx) => {
       if (on.skipReason) ctx.skip(on.skipReason);
       await expect(client.query(sql)).rejects.toMatchObject({ code: '42501' });
     });

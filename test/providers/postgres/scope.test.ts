@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidScope } from '../../../src/errors.js';
-import { postgresKind } from '../../../src/providers/postgres/index.js';
+import { postgresKind, type PostgresScope } from '../../../src/providers/postgres/index.js';
 import { resolveScope } from '../../../src/providers/postgres/scope.js';
 
 const target = postgresKind.targetSchema.parse({
@@ -55,7 +55,7 @@ describe('checking a postgres scope against the rule and the target', () => {
   });
 
   it('throws InvalidScope (a 400) for a name that skipped the scope schema', () => {
-    const raw = { database: 'app', tables: ['demo.orders; DROP TABLE x'], privileges: ['SELECT'] };
+    const raw: PostgresScope = { database: 'app', tables: ['demo.orders; DROP TABLE x'], privileges: ['SELECT'] };
     expect(() => postgresKind.checkScope({ target, allow, scope: raw, claims: {} })).toThrow(InvalidScope);
   });
 });

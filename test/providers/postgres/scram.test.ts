@@ -5,10 +5,10 @@ import { Secret } from '../../../src/secret.js';
 import { LOCAL_PG15_URL, adminQuery, unreachableReason } from './servers.js';
 
 describe('SCRAM-SHA-256 verifiers', () => {
-  it.each([
+  it.for<[server: string, url: () => string]>([
     ['embedded PostgreSQL 18', () => inject('postgresUrl')],
     ['the machine PostgreSQL 15', () => LOCAL_PG15_URL],
-  ])('match what %s stores for the same password and salt', async (_label, url, ctx) => {
+  ])('match what %s stores for the same password and salt', async ([, url], ctx) => {
     const reason = await unreachableReason(url());
     if (reason) ctx.skip(reason);
     const role = `lk_scram_${randomBytes(4).toString('hex')}`;
