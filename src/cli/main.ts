@@ -1,5 +1,5 @@
 import { isLatchkeyError } from '../errors.js';
-import { processIO, type CliIO, type CliVerb } from './io.js';
+import { HelpRequested, optionLines, processIO, type CliIO, type CliVerb } from './io.js';
 
 /**
  * The `latchkey` command: one file per verb, loaded only when used so that
@@ -35,6 +35,12 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     const verb = await entry.load();
     return await verb(args, io);
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      const name = two && verbs[two] ? two : first;
+      const lines = [`usage: latchkey ${name} [options]${err.takesArguments ? ' [ARGUMENTS]' : ''}`, '', `  ${entry.summary}`, '', 'options:', ...optionLines(err.options)];
+      io.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    }
     if (isLatchkeyError(err)) {
       io.stderr.write(`latchkey: ${err.message} (${err.code})\n`);
       return err.status === 400 ? 2 : 1;
