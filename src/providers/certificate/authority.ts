@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import type { Clock } from '../../clock.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, ProviderUnavailable } from '../../errors.js';
 import type { ProviderDeps } from '../provider.js';
 import { OID, Type, children, fromDer, isContext, isUniversal, nullValue, oid, oidOf, pemBlocks, primitiveValue, sequence, toDer, toPem, type Asn1 } from './der.js';
 import type { CertificateTarget, LeafKeyType } from './settings.js';
@@ -96,7 +96,12 @@ async function loadAuthority(targetName: string, certFile: string, keyFile: stri
 
   const fields = readCertificateFields(certificate);
   if (fields.notAfter.getTime() <= clock.now().getTime()) {
-    throw problem(certFile, `the CA certificate expired at ${fields.notAfter.toISOString()}`);
+    // Time, not the file, made this CA unusable: the broker keeps the target as failed (503) and starts,
+    // so other targets and expiry go on; a configuration mistake would stop start-up.
+    throw new ProviderUnavailable(`certificate target "${targetName}": ${certFile}: the CA certificate expired at ${fields.notAfter.toISOString()}; renew it and restart`, {
+      target: targetName,
+      file: certFile,
+    });
   }
 
   const above: X509Certificate[] = [];

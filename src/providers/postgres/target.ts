@@ -97,12 +97,16 @@ function parseAdminUrl(name: string, url: Secret<string>): AdminEndpoint & { pas
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new ProviderMisconfigured(`postgres target ${name}: the admin URL must start with postgresql:// (got ${parsed.protocol}//)`);
   }
-  return {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
-    port: parsed.port ? Number(parsed.port) : 5432,
-    database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres',
-    password: decodeURIComponent(parsed.password),
-  };
+  let database: string;
+  let password: string;
+  try {
+    database = decodeURIComponent(parsed.pathname.slice(1)) || 'postgres';
+    password = decodeURIComponent(parsed.password);
+  } catch {
+    // Never the URL itself in the message: it holds the password.
+    throw new ProviderMisconfigured(`postgres target ${name}: the admin URL has a malformed %-escape in its password or database name (percent-encode "%" as %25)`);
+  }
+  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost', port: parsed.port ? Number(parsed.port) : 5432, database, password };
 }
 
 /**

@@ -150,6 +150,13 @@ describe('CA from files', () => {
     expect(err.message).toContain(unrelated.cert);
   });
 
+  it.skipIf(!hasOpenssl)('an expired CA leaves the target unavailable (503), not misconfigured, so the broker still starts', async () => {
+    const ca = await opensslCa('expired', { days: 1 });
+    const later = new Date(new X509Certificate(await readFile(ca.cert)).validTo).getTime() + 60_000;
+    const opened = certificateKind.open('mesh', target({ trust_domain: 'latchkey.test', ca_cert_file: ca.cert, ca_key_file: ca.key }), deps(dir.path, false, new ManualClock(new Date(later))));
+    await expect(opened).rejects.toMatchObject({ code: 'provider_unavailable', status: 503, message: expect.stringContaining('the CA certificate expired at') });
+  });
+
   it.skipIf(!hasOpenssl)('a leaf never outlives its CA', async () => {
     const ca = await opensslCa('short-lived', { days: 1 });
     const caNotAfter = new Date(new X509Certificate(await readFile(ca.cert)).validTo);

@@ -65,6 +65,18 @@ describe('a PostgreSQL target that cannot be used', () => {
     });
   });
 
+  it('refuses to open on an admin URL with a malformed %-escape, without echoing the password', async () => {
+    process.env['LATCHKEY_TEST_BAD_ESCAPE_URL'] = 'postgresql://admin:50%off@127.0.0.1:5432/postgres';
+    try {
+      const settings = postgresKind.targetSchema.parse({ admin_url_env: 'LATCHKEY_TEST_BAD_ESCAPE_URL', databases: ['postgres'], tables: ['demo.*'] });
+      const err = await postgresKind.open('bad-escape', settings, testDeps()).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'provider_misconfigured', message: expect.stringContaining('malformed %-escape') });
+      expect((err as Error).message).not.toContain('50%off');
+    } finally {
+      delete process.env['LATCHKEY_TEST_BAD_ESCAPE_URL'];
+    }
+  });
+
   it('reads the admin URL from a file', async () => {
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
