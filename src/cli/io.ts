@@ -21,12 +21,18 @@ export const processIO: CliIO = {
 /** A verb of the `latchkey` command. Resolves to the exit code. */
 export type CliVerb = (args: string[], io: CliIO) => Promise<number>;
 
-/** `--help` (or `-h`) given to a verb: `main` prints the verb's options instead of running it. */
+/**
+ * `--help` (or `-h`) given to a verb: `main` prints the verb's options instead
+ * of running it. `alone`: it was the only argument. Otherwise it is most likely
+ * an option meant for another program (`--exec psql -h host` without `--`):
+ * nothing runs and the exit code says so.
+ */
 export class HelpRequested extends Error {
   constructor(
     readonly verb: string,
     readonly options: Options,
     readonly takesArguments: boolean,
+    readonly alone: boolean,
   ) {
     super(`help for latchkey ${verb}`);
   }
@@ -47,7 +53,7 @@ export function parseVerbArgs(
   // Only the verb's own arguments: after `--` they belong to another program (`--exec psql -- -h host`).
   const end = args.indexOf('--');
   const own = end < 0 ? args : args.slice(0, end);
-  if (own.includes('--help') || own.includes('-h')) throw new HelpRequested(verb, options, allowPositionals);
+  if (own.includes('--help') || own.includes('-h')) throw new HelpRequested(verb, options, allowPositionals, args.length === 1);
   try {
     return parseArgs({ args, options, allowPositionals, strict: true }) as never;
   } catch (err) {

@@ -38,8 +38,12 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     if (err instanceof HelpRequested) {
       const name = two && verbs[two] ? two : first;
       const lines = [`usage: latchkey ${name} [options]${err.takesArguments ? ' [ARGUMENTS]' : ''}`, '', `  ${entry.summary}`, '', 'options:', ...optionLines(err.options)];
-      io.stdout.write(`${lines.join('\n')}\n`);
-      return 0;
+      if (err.alone) {
+        io.stdout.write(`${lines.join('\n')}\n`);
+        return 0;
+      }
+      io.stderr.write(`${lines.join('\n')}\n\nlatchkey: ${name}: -h/--help given with other arguments, so nothing was done; options for another program go after -- (invalid_request)\n`);
+      return 2;
     }
     if (isLatchkeyError(err)) {
       io.stderr.write(`latchkey: ${err.message} (${err.code})\n`);

@@ -34,6 +34,14 @@ describe('latchkey <command> --help', () => {
     expect(cli.stdout()).toContain('\n  --json\n');
   });
 
+  it('does nothing and exits 2 when -h comes with other arguments (psql -h host without --), saying why', async () => {
+    const cli = capturedIO({});
+    expect(await main(['grant', 'postgres', '--target', 'db', '--exec', 'psql', '-h', 'localhost'], cli.io)).toBe(2);
+    expect(cli.stdout()).toBe('');
+    expect(cli.stderr()).toContain('usage: latchkey grant postgres');
+    expect(cli.stderr()).toContain('latchkey: grant postgres: -h/--help given with other arguments, so nothing was done; options for another program go after --');
+  });
+
   it('leaves -h after -- to the program the command runs (psql -h host)', () => {
     const parsed = parseVerbArgs('grant postgres', ['--target', 'db', '--', '-h', 'localhost'], { target: { type: 'string' } }, true);
     expect(parsed.values['target']).toBe('db');
