@@ -209,3 +209,17 @@ export class SchemaTooNew extends LatchkeyError {
 export function isLatchkeyError(err: unknown): err is LatchkeyError {
   return err instanceof LatchkeyError;
 }
+
+/** Longest error message an audit event keeps: a caller's input echoed in a message must not bloat the permanent log. */
+export const AUDIT_ERROR_MESSAGE_MAX = 1000;
+
+/**
+ * What the audit log records of an error: the stable code and the message, cut
+ * to AUDIT_ERROR_MESSAGE_MAX characters; anything not a LatchkeyError is an
+ * unexpected error whose message stays out (it may hold anything).
+ */
+export function auditErrorFacts(err: unknown): { code: string; message: string } {
+  if (!isLatchkeyError(err)) return { code: 'internal', message: 'unexpected error' };
+  const { message } = err;
+  return { code: err.code, message: message.length > AUDIT_ERROR_MESSAGE_MAX ? `${message.slice(0, AUDIT_ERROR_MESSAGE_MAX - 1)}…` : message };
+}

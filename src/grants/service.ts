@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { RuleEntry } from '../config/load.js';
 import {
   AuditUnavailable,
+  auditErrorFacts,
   Conflict,
   Forbidden,
   InvalidScope,
@@ -86,8 +87,15 @@ export class GrantService {
    * grant request): it still used a token, so it is an audited outcome. Throws `err`.
    */
   async refuseUnreadable(caller: GrantCaller, err: unknown): Promise<never> {
-    await this.appendOrFail({ ...this.callerBase(caller), type: 'grant.denied', outcome: 'denied', error: errorFacts(err) });
-    throw err;
+    // It counts against the caller's request budget like any other request; over it, that is the answer.
+    let refusal = err;
+    try {
+      this.deps.rateLimiter?.take(caller.identity.issuerName, caller.identity.subject);
+    } catch (limited) {
+      refusal = limited;
+    }
+    await this.appendOrFail({ ...this.callerBase(caller), type: 'grant.denied', outcome: 'denied', error: auditErrorFacts(refusal) });
+    throw refusal;
   }
 
   /** Handles `POST /v1/grants`. */
@@ -101,7 +109,7 @@ export class GrantService {
       ({ decision, scope } = this.decide(caller.identity, request));
     } catch (err) {
       // A malformed scope is the caller's fault, and still an audited outcome.
-      await this.appendOrFail({ ...base, type: 'grant.denied', outcome: 'denied', error: errorFacts(err) });
+      await this.appendOrFail({ ...base, type: 'grant.denied', outcome: 'denied', error: auditErrorFacts(err) });
       this.observe(request.kind, isLatchkeyError(err) && err.code === 'rate_limited' ? 'rate_limited' : 'invalid', started);
       throw err;
     }
@@ -291,7 +299,7 @@ export class GrantService {
       });
       this.deps.logger.warn({ grantId: grant.id, attempts, error: message }, 'revocation failed; will retry');
       await this.deps.audit
-        .append({ ...this.grantEvent(grant, 'grant.revoke_failed', 'error'), ...(requestId ? { requestId } : {}), error: errorFacts(err), details: { attempts, retry_in_ms: delay } })
+        .append({ ...this.grantEvent(grant, 'grant.revoke_failed', 'error'), ...(requestId ? { requestId } : {}), error: auditErrorFacts(err), details: { attempts, retry_in_ms: delay } })
         .catch(() => {});
       const current = (await this.store.get(grant.id)) as GrantRecord;
       return current;
@@ -383,7 +391,7 @@ export class GrantService {
       });
     } catch (err) {
       await this.store.transition(grantId, ['issuing'], 'failed', { end_reason: 'issue_failed' }).catch(() => {});
-      await this.deps.audit.append({ ...facts, type: 'grant.failed', outcome: 'error', error: errorFacts(err) }).catch(() => {});
+      await this.deps.audit.append({ ...facts, type: 'grant.failed', outcome: 'error', error: auditErrorFacts(err) }).catch(() => {});
       throw err;
     }
 
@@ -495,9 +503,4 @@ function publicScope(scope: unknown): unknown {
 
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function errorFacts(err: unknown): { code: string; message: string } {
-  if (isLatchkeyError(err)) return { code: err.code, message: err.message };
-  return { code: 'internal', message: 'unexpected error' };
 }

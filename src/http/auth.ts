@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { RoleName } from '../config/schema.js';
-import { Forbidden, TokenMissing, isLatchkeyError } from '../errors.js';
+import { Forbidden, TokenMissing, auditErrorFacts, isLatchkeyError } from '../errors.js';
 import type { AppContext, Caller, RequestFacts } from './context.js';
 
 /** The bearer token of a request, or TokenMissing. */
@@ -35,7 +35,7 @@ export function authenticate(ctx: AppContext, options: { consume: boolean }): Re
         const facts = requestFacts(req, res);
         // Best effort: a refused token must not become a 503 because audit is down.
         await ctx.audit
-          .append({ type: 'token.rejected', outcome: 'denied', ...facts, error: { code: err.code, message: err.message } })
+          .append({ type: 'token.rejected', outcome: 'denied', ...facts, error: auditErrorFacts(err) })
           .catch(() => {});
       }
       next(err);

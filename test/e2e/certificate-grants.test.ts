@@ -121,6 +121,18 @@ describe('certificate grants over HTTP', () => {
     expect(denied.body).not.toContain(token);
   });
 
+  it('keeps at most 1,000 characters of an error message in the audit log, however much of the request it echoes', async () => {
+    const token = await t.issuer.githubToken();
+    const unknownKeys = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`unknown_field_${i}`, 1]));
+    const res = await t.call('POST', '/v1/grants', { token, body: { kind: 'certificate', target: 'mesh', ...unknownKeys } });
+    expect(res.status).toBe(400);
+    const denied = (await auditRows()).filter((r) => r.type === 'grant.denied').at(-1)!;
+    const message = JSON.parse(denied.body).error.message as string;
+    expect(message.length).toBe(1000);
+    expect(message.startsWith('invalid request body: ')).toBe(true);
+    expect(message.endsWith('…')).toBe(true);
+  });
+
   it('records a refused token with the check that failed and where the request came from, never the token', async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = await t.issuer.githubToken({ iat: now - 1200, nbf: now - 1200, exp: now - 600 });

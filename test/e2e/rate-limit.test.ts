@@ -28,4 +28,14 @@ describe('a caller over its grant rate', () => {
     const rows = await t.broker.context.db.query("SELECT body FROM audit_events WHERE type = 'grant.denied'");
     expect(rows.rows.map((r) => JSON.parse(r.body).error?.code)).toEqual(['rate_limited']);
   });
+
+  it('counts requests whose body is not a grant request too: over the budget, they get 429', async () => {
+    const sub = 'repo:octo-org/noisy:ref:refs/heads/main';
+    const malformed = async () => t.call('POST', '/v1/grants', { token: await t.issuer.githubToken({ sub }), body: { kind: 5 } });
+    expect((await malformed()).status).toBe(400);
+    expect((await malformed()).status).toBe(400);
+    const third = await malformed();
+    expect(third.status).toBe(429);
+    expect(third.body.code).toBe('rate_limited');
+  });
 });

@@ -28,7 +28,7 @@ export function parseGrantRequest(body: unknown): GrantRequest {
   let ttlSeconds: number | undefined;
   if (ttl !== undefined) {
     const seconds = parseDuration(ttl);
-    if (seconds === null || seconds < 60) throw new InvalidRequest(`ttl: expected a duration of at least 60s such as "10m", got ${JSON.stringify(ttl)}`);
+    if (seconds === null || seconds < 60) throw new InvalidRequest(`ttl: expected a duration of at least 60s such as "10m", got ${JSON.stringify(ttl).slice(0, 40)}`);
     ttlSeconds = seconds;
   }
   return { ...rest, ...(ttlSeconds === undefined ? {} : { ttlSeconds }), ...(reason === undefined ? {} : { reason }) };
