@@ -83,6 +83,9 @@ export const certificateAllowSchema = z
     key_usages: z.array(z.enum(KEY_USAGES)).min(1).optional(),
   })
   .superRefine((allow, ctx) => {
+    if (allow.key_usages && !allow.key_usages.includes('digital_signature')) {
+      ctx.addIssue({ code: 'custom', path: ['key_usages'], message: 'key_usages must include digital_signature: TLS clients and servers sign the handshake with the key (OpenSSL refuses the certificate for TLS otherwise)' });
+    }
     const needs: readonly [KeyUsage, (k: LeafKeyType) => boolean, string][] = [
       ['key_encipherment', (k) => k !== 'ec-p256', 'RSA'],
       ['key_agreement', (k) => k === 'ec-p256', 'EC'],

@@ -116,8 +116,9 @@ describe('scope and allowance schemas', () => {
     [{ spiffe_id: 'spiffe://{trust_domain}/x/{sub' }, /never closed/],
     [{ spiffe_id: 'spiffe://{trust_domain}/x', dns_names: ['{bad name}.x'] }, /not a placeholder name/],
     [{ spiffe_id: 'spiffe://{trust_domain}/x', usages: ['code_signing'] }, /./],
-    [{ spiffe_id: 'spiffe://{trust_domain}/x', key_usages: ['key_encipherment'] }, /^key_encipherment needs an RSA key, but key_types allows ec-p256; list only RSA key types$/],
-    [{ spiffe_id: 'spiffe://{trust_domain}/x', key_types: ['rsa-2048'], key_usages: ['key_agreement'] }, /^key_agreement needs an EC key, but key_types allows rsa-2048; list only EC key types$/],
+    [{ spiffe_id: 'spiffe://{trust_domain}/x', key_usages: ['digital_signature', 'key_encipherment'] }, /^key_encipherment needs an RSA key, but key_types allows ec-p256; list only RSA key types$/],
+    [{ spiffe_id: 'spiffe://{trust_domain}/x', key_types: ['rsa-2048'], key_usages: ['digital_signature', 'key_agreement'] }, /^key_agreement needs an EC key, but key_types allows rsa-2048; list only EC key types$/],
+    [{ spiffe_id: 'spiffe://{trust_domain}/x', key_types: ['rsa-2048'], key_usages: ['key_encipherment'] }, /^key_usages must include digital_signature: TLS clients and servers sign the handshake/],
     [{ spiffe_id: 'spiffe://{trust_domain}/x', key_usages: ['key_cert_sign'] }, /./],
   ])('refuses the allowance %j at config load', (input, message) => {
     const parsed = certificateKind.allowSchema.safeParse(input);
