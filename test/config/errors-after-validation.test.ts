@@ -1,55 +1,25 @@
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/broker.js';
 import { validateConfig } from '../../src/config/load.js';
 import { providerKinds } from '../../src/providers/registry.js';
 import { runCli, startCli } from '../support/cli.js';
 import { createMigratedDatabase } from '../support/database.js';
 import { freePort } from '../support/embedded-cluster.js';
+import { useProductionFiles } from '../support/production-files.js';
 
 // Issuers, keys and targets are checked when the broker applies them, after the file's schema:
 // their errors still name the file, the dotted path and what was expected, and stop `serve`.
 describe('latchkey serve and a mistake found after the schema check', () => {
-  let dir: string;
-  let db: Awaited<ReturnType<typeof createMigratedDatabase>>;
-  const files = { key: '', caCert: '', caKey: '' };
+  const fixture = useProductionFiles('latchkey-config-');
+  const { files, production, writeConfig } = fixture;
   const adminUrlEnv = `LK_CFG_PG_${randomBytes(4).toString('hex').toUpperCase()}`;
   const warehouse = { kind: 'postgres', admin_url_env: adminUrlEnv, sslmode: 'disable', databases: ['app'], tables: ['demo.*'], marker_role: 'lkm_cfg' };
-
-  const production = (overrides: Record<string, unknown> = {}) => ({
-    server: { port: 0 },
-    keys: { audit_signing_key_file: files.key },
-    issuers: [{ name: 'sso', issuer: 'https://sso.example.com', audience: 'latchkey' }],
-    targets: { mesh: { kind: 'certificate', trust_domain: 'example.com', ca_cert_file: files.caCert, ca_key_file: files.caKey } },
-    rules: [{ name: 'eng', issuer: 'sso', when: { groups: { contains: 'eng' } }, allow: [{ kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/user/{sub}' }] }],
-    ...overrides,
-  });
-  const writeConfig = (name: string, config: unknown) => {
-    const path = join(dir, name);
-    writeFileSync(path, stringify(config));
-    return path;
-  };
-  const serve = (path: string, env: Record<string, string | undefined> = {}) => runCli(['serve', '--config', path], { env: { DATABASE_URL: db.url, [adminUrlEnv]: undefined, ...env } });
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
-    db = await createMigratedDatabase();
-    files.key = join(dir, 'audit.pem');
-    writeFileSync(files.key, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    files.caKey = join(dir, 'ca.key');
-    files.caCert = join(dir, 'ca.crt');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', files.caKey, '-out', files.caCert, '-days', '30', '-subj', '/CN=test root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { stdio: 'ignore' });
-  });
-  afterAll(async () => {
-    await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const serve = (path: string, env: Record<string, string | undefined> = {}) => runCli(['serve', '--config', path], { env: { DATABASE_URL: fixture.databaseUrl, [adminUrlEnv]: undefined, ...env } });
 
   it('names the file before the dotted path of an issuer refused outside dev mode', async () => {
     const path = writeConfig('dev-issuer.yaml', production({ issuers: [{ name: 'dev', preset: 'dev', audience: 'latchkey' }], rules: [] }));
@@ -80,7 +50,7 @@ describe('latchkey serve and a mistake found after the schema check', () => {
   });
 
   it('refuses to start on a certificate target whose CA key file cannot be read', async () => {
-    const missing = join(dir, 'missing.key');
+    const missing = join(fixture.dir, 'missing.key');
     const path = writeConfig('unreadable-ca.yaml', production({ targets: { mesh: { kind: 'certificate', trust_domain: 'example.com', ca_cert_file: files.caCert, ca_key_file: missing } } }));
     const r = await serve(path);
     expect(r.code).toBe(1);
@@ -99,7 +69,7 @@ describe('latchkey serve and a mistake found after the schema check', () => {
     const path = writeConfig('server-down.yaml', production({ server: { port }, targets: { ...production().targets, warehouse } }));
     const closedPort = await freePort();
     const broker = await startCli(['serve', '--config', path], /latchkey serving/, {
-      env: { DATABASE_URL: db.url, [adminUrlEnv]: `postgresql://latchkey:secret@127.0.0.1:${closedPort}/postgres` },
+      env: { DATABASE_URL: fixture.databaseUrl, [adminUrlEnv]: `postgresql://latchkey:secret@127.0.0.1:${closedPort}/postgres` },
     });
     try {
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
