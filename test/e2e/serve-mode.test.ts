@@ -6,7 +6,7 @@ import { useProductionFiles } from '../support/production-files.js';
 // `latchkey serve` is production: it must refuse what only dev mode may do.
 describe('latchkey serve', () => {
   const fixture = useProductionFiles('latchkey-serve-');
-  const { files, production, writeConfig } = fixture;
+  const { production, writeConfig } = fixture;
 
   it('refuses to start without a database', async () => {
     const r = await runCli(['serve', '--config', writeConfig('a.yaml', production())], { env: { DATABASE_URL: '' } });
