@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAllow, CertificateScope } from '../../../src/providers/certificate/index.js';
 import type { TargetProvider } from '../../../src/providers/provider.js';
-import { credentialOf, hasOpenssl, issue, makeCsr, makeKey, openDevTarget, scratchDir, type CertificateCredential } from './support.js';
+import { credentialOf, hasOpenssl, issue, makeCsr, makeKey, openDevTarget, readUntilEnd, scratchDir, type CertificateCredential } from './support.js';
 
 /**
  * Real TLS peers accept latchkey's certificates: a Node `tls` server that
@@ -83,17 +83,7 @@ async function connect(port: number, client: { cert: CertificateCredential; key:
     ca: client.cert.trustBundle,
     checkServerIdentity: (_host, cert) => (spiffeIdOf(cert) === pinnedServer ? undefined : new Error(`server is ${spiffeIdOf(cert)}, not ${pinnedServer}`)),
   });
-  let received = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  try {
-    await once(socket, 'end');
-  } finally {
-    socket.destroy();
-  }
-  return received;
+  return readUntilEnd(socket);
 }
 
 describe.each([

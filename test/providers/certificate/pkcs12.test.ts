@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateKind, type CertificateAllow, type CertificateScope } from '../../../src/providers/certificate/index.js';
 import type { TargetProvider } from '../../../src/providers/provider.js';
-import { credentialOf, deps, hasOpenssl, issue, makeCsr, makeKey, openDevTarget, openssl, scratchDir, target, type CertificateCredential } from './support.js';
+import { credentialOf, deps, hasOpenssl, issue, makeCsr, makeKey, openDevTarget, openssl, readUntilEnd, scratchDir, target, type CertificateCredential } from './support.js';
 
 /**
  * PKCS#12 bundles of broker-generated keys, read by the real clients:
@@ -79,17 +79,7 @@ async function handshakeWithBundle(provider: Provider, client: CertificateCreden
       servername: 'localhost',
       secureContext: tls.createSecureContext({ pfx: Buffer.from(client.pkcs12 as string, 'base64'), passphrase: client.pkcs12Password as string, ca: client.trustBundle }),
     });
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    try {
-      await once(socket, 'end');
-    } finally {
-      socket.destroy();
-    }
-    expect(received).toBe('ok');
+    expect(await readUntilEnd(socket)).toBe('ok');
     return seen;
   } finally {
     await new Promise<void>((resolve) => listener.close(() => resolve()));

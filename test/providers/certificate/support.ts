@@ -1,5 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,3 +133,18 @@ export interface CertificateCredential {
 export const credentialOf = (issued: IssuedCredential): CertificateCredential => issued.credential as unknown as CertificateCredential;
 
 export const x509 = (pem: string): X509Certificate => new X509Certificate(pem);
+
+/** Everything a TLS peer sends until it ends the connection (then the socket is destroyed). */
+export async function readUntilEnd(socket: import('node:tls').TLSSocket): Promise<string> {
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  try {
+    await once(socket, 'end');
+  } finally {
+    socket.destroy();
+  }
+  return received;
+}
