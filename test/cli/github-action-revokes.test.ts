@@ -8,9 +8,10 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileCommands } from '../../src/cli/github-actions.js';
-import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
 import { runProcess, type CliResult } from '../support/cli.js';
 import { createDemoDatabase } from '../support/database.js';
+import { actionStepEnv, ciWarehouseAndMesh, stepFiles } from '../support/github-job.js';
 import { startGitHubTokenService } from '../providers/aws/support.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -92,42 +93,26 @@ describe('the latchkey GitHub Action with PostgreSQL and a certificate', () => {
 
   beforeAll(async () => {
     await createDemoDatabase(database, adminUrlEnv);
-    t = await startTestBroker({
-      configure: (gh) => ({
-        issuers: [githubIssuer(gh)],
-        targets: {
-          warehouse: { kind: 'postgres', admin_url_env: adminUrlEnv, sslmode: 'disable', databases: [database], tables: ['demo.*'], marker_role: `lkm_ghr_${tag}` },
-          mesh: { kind: 'certificate', trust_domain: 'example.org' },
-        },
-        rules: [{
-          name: 'ci', issuer: 'gh', when: { repository_id: '74', ref: 'refs/heads/main' },
-          allow: [
-            { kind: 'postgres', target: 'warehouse', databases: [database], tables: ['demo.orders'] },
-            { kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/gh/{repository_id}' },
-          ],
-        }],
-      }),
-    });
+    t = await startTestBroker({ configure: (gh) => ciWarehouseAndMesh(gh, { database, adminUrlEnv, markerRole: `lkm_ghr_${tag}` }) });
     tokens = await startGitHubTokenService((audience) => t.issuer.githubToken({ aud: audience }));
     dir = mkdtempSync(join(tmpdir(), 'latchkey-action-revokes-'));
 
-    const files = { GITHUB_ENV: join(dir, 'job.log+env'), GITHUB_OUTPUT: join(dir, 'step.output'), GITHUB_STATE: join(dir, 'step.state') };
-    for (const f of Object.values(files)) writeFileSync(f, '');
-    jobEnv = {
-      ...files,
-      GITHUB_ACTIONS: 'true',
-      RUNNER_TEMP: dir,
-      ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
-      ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken,
-      'INPUT_BROKER-URL': t.url,
-      INPUT_AUDIENCE: t.issuer.audience,
-      'INPUT_POSTGRES-TARGET': 'warehouse',
-      'INPUT_POSTGRES-DATABASE': database,
-      'INPUT_POSTGRES-TABLES': 'demo.orders',
-      'INPUT_CERTIFICATE-TARGET': 'mesh',
-      'INPUT_CERTIFICATE-OUTPUT-DIR': join(dir, 'cert'),
-      'INPUT_REVOKE-ON-EXIT': 'true',
-    };
+    // The step's log and $GITHUB_ENV are one file here (see runMainStepLoggingInto).
+    const files = { ...stepFiles(dir, 'step'), GITHUB_ENV: join(dir, 'job.log+env') };
+    writeFileSync(files.GITHUB_ENV, '');
+    jobEnv = actionStepEnv({
+      dir,
+      files,
+      tokens,
+      broker: { url: t.url, audience: t.issuer.audience },
+      inputs: {
+        'INPUT_POSTGRES-TARGET': 'warehouse',
+        'INPUT_POSTGRES-DATABASE': database,
+        'INPUT_POSTGRES-TABLES': 'demo.orders',
+        'INPUT_CERTIFICATE-TARGET': 'mesh',
+        'INPUT_CERTIFICATE-OUTPUT-DIR': join(dir, 'cert'),
+      },
+    });
     const { code, stderr } = await runMainStepLoggingInto(files.GITHUB_ENV, jobEnv);
     const log = readFileSync(files.GITHUB_ENV, 'utf8');
     main = {

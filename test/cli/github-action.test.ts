@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { lintPolicy } from '../../src/policy/lint.js';
 import { providerKinds } from '../../src/providers/registry.js';
 import type { TestBroker } from '../support/broker.js';
 import { runProcess } from '../support/cli.js';
+import { actionStepEnv, stepFiles } from '../support/github-job.js';
 import type { LocalSts, StsCredentials } from '../support/sts-server.js';
 import { startGitHubTokenService, startAwsBroker } from '../providers/aws/support.js';
 
@@ -40,20 +41,13 @@ describe('the latchkey GitHub Action', () => {
   });
 
   function job(name: string): Record<string, string> {
-    const files = { GITHUB_ENV: join(dir, `${name}.env`), GITHUB_OUTPUT: join(dir, `${name}.output`), GITHUB_STATE: join(dir, `${name}.state`) };
-    for (const f of Object.values(files)) writeFileSync(f, '');
-    return {
-      ...files,
-      GITHUB_ACTIONS: 'true',
-      RUNNER_TEMP: dir,
-      ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
-      ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken,
-      'INPUT_BROKER-URL': t.url,
-      INPUT_AUDIENCE: t.issuer.audience,
-      'INPUT_AWS-TARGET': 'prod-aws',
-      'INPUT_AWS-ROLE': 'deploy',
-      'INPUT_REVOKE-ON-EXIT': 'true',
-    };
+    return actionStepEnv({
+      dir,
+      files: stepFiles(dir, name),
+      tokens,
+      broker: { url: t.url, audience: t.issuer.audience },
+      inputs: { 'INPUT_AWS-TARGET': 'prod-aws', 'INPUT_AWS-ROLE': 'deploy' },
+    });
   }
 
   it('declares its inputs, outputs and a post step that always runs', () => {

@@ -8,7 +8,8 @@ import { readFileCommands } from '../../src/cli/github-actions.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { createDemoDatabase } from '../support/database.js';
-import { githubIssuer, startTestBroker, type TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { ciWarehouseAndMesh } from '../support/github-job.js';
 
 // `--format github` for PostgreSQL logins and certificates, as action.yml's main step runs them.
 describe('grant postgres and grant cert inside GitHub Actions', () => {
@@ -21,22 +22,7 @@ describe('grant postgres and grant cert inside GitHub Actions', () => {
   beforeAll(async () => {
     await createDemoDatabase(database, envVar);
     dir = mkdtempSync(join(tmpdir(), 'latchkey-gha-pg-'));
-    t = await startTestBroker({
-      configure: (gh) => ({
-        issuers: [githubIssuer(gh)],
-        targets: {
-          warehouse: { kind: 'postgres', admin_url_env: envVar, sslmode: 'disable', databases: [database], tables: ['demo.*'], marker_role: `lkm_gha_${tag}` },
-          mesh: { kind: 'certificate', trust_domain: 'example.org' },
-        },
-        rules: [{
-          name: 'ci', issuer: 'gh', when: { repository_id: '74', ref: 'refs/heads/main' },
-          allow: [
-            { kind: 'postgres', target: 'warehouse', databases: [database], tables: ['demo.orders'] },
-            { kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/gh/{repository_id}' },
-          ],
-        }],
-      }),
-    });
+    t = await startTestBroker({ configure: (gh) => ciWarehouseAndMesh(gh, { database, adminUrlEnv: envVar, markerRole: `lkm_gha_${tag}` }) });
   });
   afterAll(async () => {
     await t?.close();
