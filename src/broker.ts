@@ -111,7 +111,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let databaseUrl = options.databaseUrl ?? databaseUrlFrom(config, env);
   if (!databaseUrl) {
     if (!devMode) {
-      throw new ConfigError(`no database: set ${config.database.url_env} (or database.url_file) to a PostgreSQL URL; only latchkey dev starts an embedded one`);
+      throw configErrorIn(config.source, new ConfigError(`no database: set ${config.database.url_env} (or database.url_file) to a PostgreSQL URL; only latchkey dev starts an embedded one`));
     }
     embedded = await startEmbeddedDatabase(dataDir, logger);
     databaseUrl = embedded.url;
@@ -128,7 +128,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const fail = async (err: unknown): Promise<never> => {
     await closeServer().catch(() => {});
     for (const step of cleanup) await step().catch(() => {});
-    throw err;
+    // Issuers, keys and targets report the dotted path they check; the file is named here, once.
+    throw err instanceof ConfigError ? configErrorIn(config.source, err) : err;
   };
 
   try {

@@ -1,8 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startBroker } from '../broker.js';
-import { configErrorIn, loadConfigFile } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { loadConfigFile } from '../config/load.js';
 import { providerKinds } from '../providers/registry.js';
 import type { CliIO, CliVerb } from './io.js';
 import { parseVerbArgs } from './io.js';
@@ -43,9 +42,6 @@ export const run: CliVerb = async (args, io) => {
       // The dev-db target reads its admin URL from the environment, as production targets do.
       process.env[DEV_DB_URL_ENV] = embedded ? embedded.urlFor('postgres') : url;
     },
-  }).catch((err: unknown) => {
-    // As in `serve`: issuers, keys and targets report the dotted path they check; the file is named here.
-    throw err instanceof ConfigError ? configErrorIn(config.source, err) : err;
   });
   printBanner(io, broker.url, configPath, config.data_dir);
   await waitForShutdown(io);

@@ -1,6 +1,6 @@
 import { startBroker } from '../broker.js';
-import { configErrorIn, loadConfigFile } from '../config/load.js';
-import { ConfigError, InvalidRequest } from '../errors.js';
+import { loadConfigFile } from '../config/load.js';
+import { InvalidRequest } from '../errors.js';
 import { providerKinds } from '../providers/registry.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 import { waitForShutdown } from './shutdown.js';
@@ -14,10 +14,7 @@ export const run: CliVerb = async (args, io) => {
   const path = (values['config'] as string | undefined) ?? io.env['LATCHKEY_CONFIG'];
   if (!path) throw new InvalidRequest('latchkey serve needs --config FILE (or LATCHKEY_CONFIG)');
   const config = loadConfigFile(path, providerKinds);
-  const broker = await startBroker({ config, devMode: false, env: io.env, ...(values['port'] ? { port: Number(values['port']) } : {}) }).catch((err: unknown) => {
-    // Issuers, keys and targets report the dotted path they check; the file is named here, once.
-    throw err instanceof ConfigError ? configErrorIn(config.source, err) : err;
-  });
+  const broker = await startBroker({ config, devMode: false, env: io.env, ...(values['port'] ? { port: Number(values['port']) } : {}) });
   broker.context.logger.info({ url: broker.url }, 'latchkey serving');
   await waitForShutdown(io);
   await broker.close();
