@@ -101,6 +101,15 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 /**
+ * `text` with the password of every URL in it (`scheme://user:password@host`)
+ * replaced by `[redacted]`: for messages of other libraries' errors, which
+ * may quote a connection string, before they reach a terminal or a log.
+ */
+export function withoutUrlPasswords(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, `$1${REDACTED}@`);
+}
+
+/**
  * pino's `formatters.log` (and the root `formatters.bindings`): the object
  * passed to a log call, with secrets redacted at any depth. Never throws: an
  * object that cannot be inspected (a throwing getter) is not logged at all.

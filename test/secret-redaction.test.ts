@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { LOG_REDACTION, REDACTED, Secret, isSecretKey, redactSecrets } from '../src/secret.js';
+import { LOG_REDACTION, REDACTED, Secret, isSecretKey, redactSecrets, withoutUrlPasswords } from '../src/secret.js';
 
 // The broker's own logger options, writing into memory: what these tests read is the line pino prints.
 function captureLogs(): { logger: Logger; lines: () => Record<string, any>[]; text: () => string } {
@@ -167,4 +167,19 @@ describe('which keys name a secret', () => {
       expect(isSecretKey(key)).toBe(false);
     },
   );
+});
+
+describe('passwords in URLs quoted by other libraries', () => {
+  it('are taken out, keeping user, host and the rest of the message', () => {
+    expect(withoutUrlPasswords('could not connect to postgres://latchkey:s3cr%40t@db.internal:5432/latchkey (timeout)')).toBe(
+      `could not connect to postgres://latchkey:${REDACTED}@db.internal:5432/latchkey (timeout)`,
+    );
+    expect(withoutUrlPasswords('a: https://u:p@a.example/x and b: postgresql://v:q@b.example/y')).toBe(`a: https://u:${REDACTED}@a.example/x and b: postgresql://v:${REDACTED}@b.example/y`);
+  });
+
+  it('leave a URL without a password, and plain text, as they are', () => {
+    for (const text of ['postgres://latchkey@db.internal/latchkey', 'https://db.internal:5432/x', 'connect ECONNREFUSED 127.0.0.1:5432', 'user:name@example.com']) {
+      expect(withoutUrlPasswords(text)).toBe(text);
+    }
+  });
 });

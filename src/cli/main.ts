@@ -1,4 +1,5 @@
 import { isLatchkeyError } from '../errors.js';
+import { withoutUrlPasswords } from '../secret.js';
 import { HelpRequested, optionLines, processIO, type CliIO, type CliVerb } from './io.js';
 
 /**
@@ -46,9 +47,24 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       return 2;
     }
     if (isLatchkeyError(err)) {
-      io.stderr.write(`latchkey: ${err.message} (${err.code})\n`);
+      io.stderr.write(`latchkey: ${err.message} (${err.code})\n${becauseLines(err.cause)}`);
       return err.status === 400 ? 2 : 1;
     }
     throw err;
   }
+}
+
+/**
+ * The underlying failure of an error the operator must act on (the database
+ * refused the connection, a file could not be read), one line per level of
+ * cause, with URL passwords taken out. Only on the terminal: HTTP answers
+ * keep to the error's own message.
+ */
+function becauseLines(cause: unknown, depth = 0): string {
+  if (depth >= 3 || !(cause instanceof Error)) return '';
+  // Node reports a failed connection to a name with several addresses as an AggregateError with no message.
+  const inner = cause instanceof AggregateError ? (cause.errors as unknown[]).filter((e): e is Error => e instanceof Error) : [];
+  const message = cause.message || inner.map((e) => e.message).join('; ');
+  if (!message) return '';
+  return `  because: ${withoutUrlPasswords(message)}\n${becauseLines(cause.cause, depth + 1)}`;
 }

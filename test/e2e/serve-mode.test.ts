@@ -14,6 +14,15 @@ describe('latchkey serve', () => {
     expect(r.stderr).toContain('DATABASE_URL');
   });
 
+  it('says why the database is unreachable, without its password', async () => {
+    const port = await freePort(); // nothing listens there
+    const r = await runCli(['serve', '--config', writeConfig('g.yaml', production())], { env: { DATABASE_URL: `postgres://latchkey:hunter2-secret@127.0.0.1:${port}/latchkey` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the state database is unreachable (store_unavailable)');
+    expect(r.stderr).toContain(`because: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
+  });
+
   it('refuses the development issuer', async () => {
     const config = production({ issuers: [{ name: 'dev', preset: 'dev', audience: 'latchkey' }], rules: [] });
     const r = await runCli(['serve', '--config', writeConfig('b.yaml', config)], { env: { DATABASE_URL: fixture.databaseUrl } });
