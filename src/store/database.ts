@@ -88,12 +88,18 @@ export class Database implements Queryable {
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P03', '08000', '08003', '08006']);
 
-/** Connection failures become StoreUnavailable (503); SQL errors stay as they are (they are bugs). */
+/** Wrong password, no such role, no such database: the connection settings, not the server, are at fault. */
+const LOGIN_CODES = new Set(['28P01', '28000', '3D000']);
+
+/** Connection failures and refused logins become StoreUnavailable (503); SQL errors stay as they are (they are bugs). */
 function asStoreError(err: unknown): unknown {
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? '';
   if ((code && CONNECTION_CODES.has(code)) || /timeout|terminat|Connection/i.test(message)) {
     return new StoreUnavailable('the state database is unreachable', {}, { cause: err });
+  }
+  if (code && LOGIN_CODES.has(code)) {
+    return new StoreUnavailable('the state database refused the login (user, password or database name)', {}, { cause: err });
   }
   return err;
 }

@@ -23,6 +23,17 @@ describe('latchkey serve', () => {
     expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
   });
 
+  it('says the database refused the login when the URL names a role it does not know', async () => {
+    const url = new URL(fixture.databaseUrl);
+    url.username = 'no_such_role';
+    url.password = 'hunter2-secret';
+    const r = await runCli(['serve', '--config', writeConfig('h.yaml', production())], { env: { DATABASE_URL: url.href } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the state database refused the login (user, password or database name) (store_unavailable)');
+    expect(r.stderr).toContain('because: password authentication failed for user "no_such_role"');
+    expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
+  });
+
   it('refuses the development issuer', async () => {
     const config = production({ issuers: [{ name: 'dev', preset: 'dev', audience: 'latchkey' }], rules: [] });
     const r = await runCli(['serve', '--config', writeConfig('b.yaml', config)], { env: { DATABASE_URL: fixture.databaseUrl } });
