@@ -1,7 +1,7 @@
 // AWS grants benchmark: the broker's own overhead on top of STS.
 //
 // A minimal STS answers AssumeRole on 127.0.0.1 (it does not check signatures:
-// that is STS's cost, not the broker's). Two measurements, each sequential so
+// that is STS's cost, not the broker's). Three measurements, each sequential so
 // every latency is one request alone:
 //   1. provider: AwsTargetProvider.issue() against raw STSClient.send(AssumeRole)
 //      with the same parameters, alternated, in one process: what rendering the
@@ -9,6 +9,9 @@
 //   2. grants: POST /v1/grants {kind: aws} to a full broker in its own process
 //      (token verification, policy, durable audit intent + result, AssumeRole),
 //      against the STS round trip as an SDK client in this process sees it.
+//   3. floor: the same against lib/skeleton-grant.js, a bare node:http server
+//      doing only the jti burn, intent commit, AssumeRole and result commit:
+//      what any broker in Node pays on this machine before doing its own work.
 // The grants figures also give the broker's CPU time per grant (user + system,
 // every thread, from /proc), which is steadier than latency on a shared machine.
 // Runs from the build (dist/). `node bench/aws.js` prints the figures;
@@ -18,12 +21,18 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { startBrokerProcess } from './lib/children.js';
+import { startBrokerProcess, startSkeletonProcess } from './lib/children.js';
 import { startCluster } from './lib/cluster.js';
 import { startBenchIssuer } from './lib/issuer.js';
 import { cpuMsOf, percentile, round } from './lib/stats.js';
 
 const dist = (path) => import(new URL(`../dist/${path}`, import.meta.url).href);
+/**
+ * Grants before the measured ones. A broker in service has run its grant path
+ * many thousand times; after 100 grants V8 still ran much of it unoptimized
+ * (measured: 8.4 ms of broker CPU per grant after 100, 4.4 ms after 3,000).
+ */
+const GRANT_WARM_UP = 2000;
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/deploy';
 // The broker's own AWS identity, found by the SDK's default provider chain in the environment.
 const BROKER_AWS_ENV = { AWS_ACCESS_KEY_ID: 'AKIABENCHBENCHBENCH0', AWS_SECRET_ACCESS_KEY: 'bench-secret', AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' };
@@ -126,6 +135,48 @@ async function measureProvider(stsUrl, iterations) {
   return { iterations, issue, assumeRole, overheadP50: round(issue.p50 - assumeRole.p50), overheadP99: round(issue.p99 - assumeRole.p99) };
 }
 
+/**
+ * Sequential POSTs of `body` to `url` (one token each), each followed by an
+ * AssumeRole from an SDK client in this process, after a warm-up: the grant's
+ * latency against the STS round trip, and the server's CPU per grant.
+ * Milliseconds.
+ */
+async function measureAgainstSts({ url, serverPid, stsUrl, tokens, body, iterations }) {
+  const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
+  const client = new STSClient({ region: 'eu-west-1', endpoint: stsUrl, credentials: { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench-secret' } });
+  const grant = async (token) => {
+    const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`grant answered ${res.status}: ${text.slice(0, 300)}`);
+  };
+  const raw = { RoleArn: ROLE_ARN, RoleSessionName: 'repo-acme-app-environment-prod', SourceIdentity: 'repo-acme-app-environment-prod', DurationSeconds: 900 };
+  try {
+    for (let i = 0; i < GRANT_WARM_UP; i += 1) {
+      await grant(tokens.pop());
+      await client.send(new AssumeRoleCommand(raw));
+    }
+    const grantMs = [];
+    const stsMs = [];
+    const cpuBefore = cpuMsOf(serverPid);
+    for (let i = 0; i < iterations; i += 1) {
+      let t0 = performance.now();
+      await grant(tokens.pop());
+      grantMs.push(performance.now() - t0);
+      t0 = performance.now();
+      await client.send(new AssumeRoleCommand(raw));
+      stsMs.push(performance.now() - t0);
+    }
+    const cpuMsPerGrant = round((cpuMsOf(serverPid) - cpuBefore) / iterations);
+    const grants = summary(grantMs);
+    const sts = summary(stsMs);
+    return { iterations, grant: grants, stsRoundTrip: sts, overheadP50: round(grants.p50 - sts.p50), overheadP99: round(grants.p99 - sts.p99), cpuMsPerGrant };
+  } finally {
+    client.destroy();
+  }
+}
+
+const AWS_GRANT_BODY = JSON.stringify({ kind: 'aws', target: 'bench-aws', scope: { role: 'deploy' } });
+
 /** Grant-level: POST /v1/grants through a broker process, against the STS round trip. Milliseconds. */
 async function measureGrants(stsUrl, databaseUrl, iterations, brokerExecArgv) {
   const issuer = await startBenchIssuer();
@@ -141,47 +192,30 @@ async function measureGrants(stsUrl, databaseUrl, iterations, brokerExecArgv) {
       },
     ],
   };
-  const broker = await startBrokerProcess({
-    config,
-    databaseUrl,
-    env: BROKER_AWS_ENV,
-    execArgv: brokerExecArgv,
-  });
-  const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
-  const client = new STSClient({ region: 'eu-west-1', endpoint: stsUrl, credentials: { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench-secret' } });
-  const tokens = [];
-  for (let i = 0; i < iterations + 100; i += 1) tokens.push(await issuer.mint('ES256', { workflow: 'deploy', runner_environment: 'github-hosted' }));
-  const body = JSON.stringify({ kind: 'aws', target: 'bench-aws', scope: { role: 'deploy' } });
-  const grant = async (token) => {
-    const res = await fetch(`${broker.url}/v1/grants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
-    const text = await res.text();
-    if (res.status !== 201) throw new Error(`grant answered ${res.status}: ${text.slice(0, 300)}`);
-  };
-  const raw = { RoleArn: ROLE_ARN, RoleSessionName: 'repo-acme-app-environment-prod', SourceIdentity: 'repo-acme-app-environment-prod', DurationSeconds: 900 };
+  const broker = await startBrokerProcess({ config, databaseUrl, env: BROKER_AWS_ENV, execArgv: brokerExecArgv });
   try {
-    for (let i = 0; i < 100; i += 1) {
-      await grant(tokens.pop());
-      await client.send(new AssumeRoleCommand(raw));
-    }
-    const grantMs = [];
-    const stsMs = [];
-    const cpuBefore = cpuMsOf(broker.pid);
-    for (let i = 0; i < iterations; i += 1) {
-      let t0 = performance.now();
-      await grant(tokens.pop());
-      grantMs.push(performance.now() - t0);
-      t0 = performance.now();
-      await client.send(new AssumeRoleCommand(raw));
-      stsMs.push(performance.now() - t0);
-    }
-    const brokerCpuMsPerGrant = round((cpuMsOf(broker.pid) - cpuBefore) / iterations);
-    const grants = summary(grantMs);
-    const sts = summary(stsMs);
-    return { iterations, grant: grants, stsRoundTrip: sts, overheadP50: round(grants.p50 - sts.p50), overheadP99: round(grants.p99 - sts.p99), brokerCpuMsPerGrant };
+    const tokens = [];
+    for (let i = 0; i < iterations + GRANT_WARM_UP; i += 1) tokens.push(await issuer.mint('ES256', { workflow: 'deploy', runner_environment: 'github-hosted' }));
+    return await measureAgainstSts({ url: `${broker.url}/v1/grants`, serverPid: broker.pid, stsUrl, tokens, body: AWS_GRANT_BODY, iterations });
   } finally {
-    client.destroy();
     await broker.close();
     await issuer.close();
+  }
+}
+
+/**
+ * The same measurement against lib/skeleton-grant.js: a bare server doing only
+ * what a grant cannot skip (three durable commits around AssumeRole), so its
+ * overhead is the floor any broker in Node on this machine starts from.
+ */
+async function measureSkeleton(stsUrl, databaseUrl, iterations) {
+  const skeleton = await startSkeletonProcess({ databaseUrl, stsUrl, roleArn: ROLE_ARN, env: BROKER_AWS_ENV });
+  try {
+    // Not verified there; a GitHub-sized header, so the request is the broker's size.
+    const tokens = Array.from({ length: iterations + GRANT_WARM_UP }, () => randomBytes(700).toString('base64url'));
+    return await measureAgainstSts({ url: skeleton.url, serverPid: skeleton.pid, stsUrl, tokens, body: AWS_GRANT_BODY, iterations });
+  } finally {
+    await skeleton.close();
   }
 }
 
@@ -226,8 +260,9 @@ export async function runAwsBench({ iterations = 1000, grantIterations = 500, da
       url = await cluster.createDatabase('latchkey_bench_aws');
     }
     const grants = await measureGrants(sts.url, url, grantIterations, brokerExecArgv);
+    const skeleton = await measureSkeleton(sts.url, url, grantIterations);
     const durableCommit = await measureDurableCommit(url, 500);
-    return { provider, grants, durableCommit };
+    return { provider, grants, skeleton, durableCommit };
   } finally {
     await sts.close();
     await cluster?.stop();

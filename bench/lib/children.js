@@ -37,10 +37,23 @@ function firstMessage(child, ms, what) {
  * are Node flags for it (e.g. `--cpu-prof`), after PRODUCTION_NODE_FLAGS.
  * Resolves with `{ url, dataDir, pid, close() }`.
  */
-export async function startBrokerProcess({ config, databaseUrl, env = {}, expiryMaxSleepMs, execArgv = [] }) {
-  const child = fork(here('./broker-process.js'), [], { env: { ...process.env, ...env }, execArgv: [...PRODUCTION_NODE_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  child.send({ config, databaseUrl, expiryMaxSleepMs });
-  const ready = await firstMessage(child, 60_000, 'broker').catch((err) => {
+export function startBrokerProcess({ config, databaseUrl, env = {}, expiryMaxSleepMs, execArgv = [] }) {
+  return startServerProcess('./broker-process.js', { config, databaseUrl, expiryMaxSleepMs }, { env, execArgv, what: 'broker' });
+}
+
+/**
+ * Starts the bare grant server of lib/skeleton-grant.js (the floor under an
+ * AWS grant), with the broker's Node flags. Resolves with `{ url, pid, close() }`.
+ */
+export function startSkeletonProcess({ databaseUrl, stsUrl, roleArn, env = {} }) {
+  return startServerProcess('./skeleton-grant.js', { databaseUrl, stsUrl, roleArn }, { env, what: 'skeleton grant server' });
+}
+
+/** Forks `script`, sends it `message`, and waits for its `{ url, ... }` answer; `close()` asks it to stop. */
+async function startServerProcess(script, message, { env, execArgv = [], what }) {
+  const child = fork(here(script), [], { env: { ...process.env, ...env }, execArgv: [...PRODUCTION_NODE_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send(message);
+  const ready = await firstMessage(child, 60_000, what).catch((err) => {
     child.kill('SIGKILL');
     throw err;
   });
