@@ -49,6 +49,14 @@ export function startSkeletonProcess({ databaseUrl, stsUrl, roleArn, env = {} })
   return startServerProcess('./skeleton-grant.js', { databaseUrl, stsUrl, roleArn }, { env, what: 'skeleton grant server' });
 }
 
+/**
+ * Starts the crypto-only server of lib/crypto-floor-server.js (the ceiling for
+ * certificate grants), with the broker's Node flags. Resolves with `{ url, pid, close() }`.
+ */
+export function startCryptoFloorProcess({ issuerJwk, caKeyPem, tbsBytes, answerBytes }) {
+  return startServerProcess('./crypto-floor-server.js', { issuerJwk, caKeyPem, tbsBytes, answerBytes }, { env: {}, what: 'crypto floor server' });
+}
+
 /** Forks `script`, sends it `message`, and waits for its `{ url, ... }` answer; `close()` asks it to stop. */
 async function startServerProcess(script, message, { env, execArgv = [], what }) {
   const child = fork(here(script), [], { env: { ...process.env, ...env }, execArgv: [...PRODUCTION_NODE_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -61,9 +61,10 @@ export function cpuCell(cpu) {
 /**
  * Runs token-driven load against a broker: warm-up, sized run, peak RSS of the
  * broker, and CPU per grant of the broker, PostgreSQL (`postgresPid`, the
- * postmaster) and the load generator.
+ * postmaster) and the load generator. `runTokens` fixes the measured run's
+ * token count, for a server faster than its warm-up can tell.
  */
-export async function driveBroker({ broker, issuer, body, dir, label, log, postgresPid }) {
+export async function driveBroker({ broker, issuer, body, dir, label, log, postgresPid, runTokens }) {
   const url = `${broker.url}/v1/grants`;
   const warmFile = join(dir, `${label}-warm.tokens`);
   await mintTokens(issuer, WARM_TOKENS, warmFile);
@@ -71,7 +72,7 @@ export async function driveBroker({ broker, issuer, body, dir, label, log, postg
   if (warm.ok === 0) throw new Error(`${label}: warm-up issued nothing (${JSON.stringify(warm.statusCodes)})`);
   // Enough tokens that the measured run ends at its time bound, not when the tokens run out:
   // a run cut short by its tokens is mostly ramp-up, and its rate is the token count over a few seconds.
-  const count = Math.min(MAX_TOKENS, Math.max(MIN_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 4)));
+  const count = runTokens ?? Math.min(MAX_TOKENS, Math.max(MIN_TOKENS, Math.ceil(warm.rate * RUN_SECONDS * 4)));
   const file = join(dir, `${label}.tokens`);
   log(`${label}: minting ${count} tokens (warm-up ${Math.round(warm.rate)}/s)`);
   await mintTokens(issuer, count, file);
