@@ -90,11 +90,12 @@ interface Walk {
 /**
  * A copy of `value` in which every value stored under a secret key (see
  * `isSecretKey`), at any depth, reads `[redacted]`; what `JSON.stringify`
- * would print otherwise stays. The input is never changed: objects that hold
+ * would print otherwise stays, but for the password of a URL in any string
+ * (`withoutUrlPasswords`). The input is never changed: objects that hold
  * no secret come back as they are (no copy), the others are copied along the
  * path to the secret. Cycles print `[Circular]`; nesting deeper than 16 levels
  * or more than 10,000 entries is cut off with a marker rather than printed
- * unexamined. Errors keep their class, message and stack.
+ * unexamined. Errors keep their class, message and stack (less URL passwords).
  */
 export function redactSecrets(value: unknown): unknown {
   return redactValue(value, 0, { entries: 0, ancestors: [] });
@@ -124,6 +125,7 @@ export function redactLogObject(object: Record<string, unknown>): Record<string,
 }
 
 function redactValue(value: unknown, depth: number, walk: Walk): unknown {
+  if (typeof value === 'string') return value.includes('://') ? withoutUrlPasswords(value) : value;
   if (typeof value !== 'object' || value === null) return value;
   // Printed whole, with no named fields inside: dates, buffers and typed arrays.
   if (value instanceof Date || ArrayBuffer.isView(value)) return value;
@@ -185,8 +187,9 @@ function redactObject(source: Record<string, unknown>, depth: number, walk: Walk
 }
 
 /**
- * An error with its enumerable fields redacted, and the errors of an
- * AggregateError, which pino's error serializer prints too. The copy keeps the
+ * An error with its enumerable fields, message and stack redacted (URL
+ * passwords), and the errors of an AggregateError, which pino's error
+ * serializer prints too. The copy keeps the
  * error's class, message, stack and cause, so the log line reads as before.
  */
 function redactError(error: Error, depth: number, walk: Walk): Error {
@@ -195,8 +198,12 @@ function redactError(error: Error, depth: number, walk: Walk): Error {
   const errors: unknown = (error as { errors?: unknown }).errors;
   const nested = Array.isArray(errors) ? redactValue(errors, depth + 1, walk) : errors;
   walk.ancestors.pop();
-  if (fields === (error as unknown) && nested === errors) return error;
+  const message = redactValue(error.message, depth, walk);
+  const stack = redactValue(error.stack, depth, walk);
+  if (fields === (error as unknown) && nested === errors && message === error.message && stack === error.stack) return error;
   const copy = Object.create(Object.getPrototypeOf(error) as object, Object.getOwnPropertyDescriptors(error)) as Error;
+  if (message !== error.message) Object.defineProperty(copy, 'message', { value: message, enumerable: false, writable: true, configurable: true });
+  if (stack !== error.stack) Object.defineProperty(copy, 'stack', { value: stack, enumerable: false, writable: true, configurable: true });
   if (fields !== (error as unknown)) for (const key of Object.keys(fields)) Object.defineProperty(copy, key, { value: fields[key], enumerable: true, writable: true, configurable: true });
   if (nested !== errors) Object.defineProperty(copy, 'errors', { value: nested, enumerable: false, writable: true, configurable: true });
   return copy;

@@ -177,6 +177,18 @@ describe('passwords in URLs quoted by other libraries', () => {
     expect(withoutUrlPasswords('a: https://u:p@a.example/x and b: postgresql://v:q@b.example/y')).toBe(`a: https://u:${REDACTED}@a.example/x and b: postgresql://v:${REDACTED}@b.example/y`);
   });
 
+  it('are taken out of any logged string and of error messages and stacks', () => {
+    const { logger, text } = captureLogs();
+    const err = new Error('could not connect to postgres://latchkey:hunter2-secret@db.internal/latchkey');
+    logger.error({ err, target: { admin: 'postgres://admin:hunter3-secret@db.internal/postgres' } }, 'target unavailable');
+    const line = text();
+    expect(line).not.toContain('hunter2-secret');
+    expect(line).not.toContain('hunter3-secret');
+    expect(line).toContain(`postgres://latchkey:${REDACTED}@db.internal/latchkey`);
+    expect(line).toContain(`postgres://admin:${REDACTED}@db.internal/postgres`);
+    expect(err.message).toContain('hunter2-secret'); // the caller's error is left alone
+  });
+
   it('leave a URL without a password, and plain text, as they are', () => {
     for (const text of ['postgres://latchkey@db.internal/latchkey', 'https://db.internal:5432/x', 'connect ECONNREFUSED 127.0.0.1:5432', 'user:name@example.com']) {
       expect(withoutUrlPasswords(text)).toBe(text);

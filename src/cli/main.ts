@@ -47,7 +47,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       return 2;
     }
     if (isLatchkeyError(err)) {
-      io.stderr.write(`latchkey: ${err.message} (${err.code})\n${becauseLines(err.cause)}`);
+      io.stderr.write(`latchkey: ${err.message} (${err.code})\n${becauseLines(err)}`);
       return err.status === 400 ? 2 : 1;
     }
     throw err;
@@ -57,14 +57,20 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
 /**
  * The underlying failure of an error the operator must act on (the database
  * refused the connection, a file could not be read), one line per level of
- * cause, with URL passwords taken out. Only on the terminal: HTTP answers
- * keep to the error's own message.
+ * cause, with URL passwords taken out; a cause the message already says is
+ * skipped. Only on the terminal: HTTP answers keep to the error's own message.
  */
-function becauseLines(cause: unknown, depth = 0): string {
-  if (depth >= 3 || !(cause instanceof Error)) return '';
-  // Node reports a failed connection to a name with several addresses as an AggregateError with no message.
-  const inner = cause instanceof AggregateError ? (cause.errors as unknown[]).filter((e): e is Error => e instanceof Error) : [];
-  const message = cause.message || inner.map((e) => e.message).join('; ');
-  if (!message) return '';
-  return `  because: ${withoutUrlPasswords(message)}\n${becauseLines(cause.cause, depth + 1)}`;
+function becauseLines(error: Error & { cause?: unknown }): string {
+  let said = error.message;
+  let lines = '';
+  let cause = error.cause;
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth += 1, cause = cause.cause) {
+    // Node reports a failed connection to a name with several addresses as an AggregateError with no message.
+    const inner = cause instanceof AggregateError ? (cause.errors as unknown[]).filter((e): e is Error => e instanceof Error) : [];
+    const message = cause.message || inner.map((e) => e.message).join('; ');
+    if (!message || said.includes(message)) continue;
+    said += `\n${message}`;
+    lines += `  because: ${withoutUrlPasswords(message)}\n`;
+  }
+  return lines;
 }
