@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import type { Logger, LoggerOptions } from 'pino';
+import type { LogFn, Logger, LoggerOptions } from 'pino';
 
 /** What a log line, error or audit record shows in place of a secret. */
 export const REDACTED = '[redacted]';
@@ -251,4 +251,11 @@ export function refuseSecretBindings(child: Logger): void {
 export const LOG_REDACTION = {
   formatters: { log: redactLogObject, bindings: redactLogObject },
   onChild: refuseSecretBindings,
+  hooks: { logMethod: redactMessageArguments },
 } satisfies LoggerOptions;
+
+/** pino's `hooks.logMethod`: the message and its format arguments, less URL passwords. */
+function redactMessageArguments(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
+  const redacted = args.map((arg) => (typeof arg === 'string' && arg.includes('://') ? withoutUrlPasswords(arg) : arg));
+  (method as (...a: unknown[]) => void).apply(this, redacted);
+}

@@ -189,6 +189,16 @@ describe('passwords in URLs quoted by other libraries', () => {
     expect(err.message).toContain('hunter2-secret'); // the caller's error is left alone
   });
 
+  it('are taken out of the log message and its format arguments', () => {
+    const { logger, text } = captureLogs();
+    logger.warn('admin URL postgres://admin:hunter4-secret@db.internal/postgres is unreachable');
+    logger.warn({ target: 'warehouse' }, 'cannot reach %s', 'postgres://admin:hunter5-secret@db.internal/postgres');
+    const printed = text();
+    expect(printed).not.toMatch(/hunter[45]-secret/);
+    expect(printed).toContain(`admin URL postgres://admin:${REDACTED}@db.internal/postgres is unreachable`);
+    expect(printed).toContain(`cannot reach postgres://admin:${REDACTED}@db.internal/postgres`);
+  });
+
   it('leave a URL without a password, and plain text, as they are', () => {
     for (const text of ['postgres://latchkey@db.internal/latchkey', 'https://db.internal:5432/x', 'connect ECONNREFUSED 127.0.0.1:5432', 'user:name@example.com']) {
       expect(withoutUrlPasswords(text)).toBe(text);
