@@ -189,8 +189,8 @@ function redactObject(source: Record<string, unknown>, depth: number, walk: Walk
 /**
  * An error with its enumerable fields, message and stack redacted (URL
  * passwords), and the errors of an AggregateError, which pino's error
- * serializer prints too. The copy keeps the
- * error's class, message, stack and cause, so the log line reads as before.
+ * serializer prints too. The copy keeps the error's class and cause, so the
+ * log line reads as before.
  */
 function redactError(error: Error, depth: number, walk: Walk): Error {
   walk.ancestors.push(error);
