@@ -59,6 +59,10 @@ export const run: CliVerb = async (args, io) => {
     } catch (err) {
       throw new InvalidRequest(`cannot read --csr ${csrPath}: ${(err as Error).message}`);
     }
+    // Checked here, before the token is spent on a request the broker would refuse.
+    if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(csr)) {
+      throw new InvalidRequest(`--csr ${csrPath} holds no PEM certificate request: expected a "-----BEGIN CERTIFICATE REQUEST-----" block, as \`openssl req -new\` writes`);
+    }
     scope = { csr };
   } else {
     scope = { generate: true, ...(values['key-type'] ? { keyType: values['key-type'] } : {}), ...(values['pkcs12'] ? { pkcs12: true } : {}) };

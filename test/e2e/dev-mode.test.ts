@@ -59,6 +59,22 @@ describe('latchkey dev, driven through the command line as the README shows', ()
     expect(text).toContain('CA:FALSE');
   });
 
+  it('refuses a --csr file that holds no certificate request before spending the token on it', async () => {
+    const env = { LATCHKEY_URL: url };
+    const token = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=payments'], { env })).stdout.trim();
+    const notACsr = join(work, 'bob.key');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', notACsr]);
+    const refused = await runCli(['grant', 'cert', '--target', 'dev-mesh', '--csr', notACsr, '--out', join(work, 'bob-cert')], { env: { ...env, LATCHKEY_TOKEN: token } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`--csr ${notACsr} holds no PEM certificate request: expected a "-----BEGIN CERTIFICATE REQUEST-----" block`);
+    // The same token still works: nothing reached the broker.
+    const csr = join(work, 'bob.csr');
+    execFileSync('openssl', ['req', '-new', '-key', notACsr, '-subj', '/CN=bob', '-out', csr]);
+    const granted = await runCli(['grant', 'cert', '--target', 'dev-mesh', '--csr', csr, '--out', join(work, 'bob-cert')], { env: { ...env, LATCHKEY_TOKEN: token } });
+    expect(granted.stderr).toBe('');
+    expect(granted.stdout).toContain('spiffe://latchkey.dev/team/payments/bob');
+  });
+
   it('gets an analytics engineer a login that reads demo.orders and nothing else', async () => {
     const env = { LATCHKEY_URL: url };
     const token = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=analytics'], { env })).stdout.trim();
