@@ -1,5 +1,6 @@
 import { InvalidRequest } from '../errors.js';
 import { callBroker, connectToBroker } from './client.js';
+import { reportPending } from './grant-request.js';
 import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
 
 /**
@@ -7,6 +8,8 @@ import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
  * asks the broker for STS credentials and prints them the way the consumer
  * expects: shell exports, the broker's JSON, the AWS CLI's `credential_process`
  * JSON, or (inside GitHub Actions) masked values in `$GITHUB_ENV`/`$GITHUB_OUTPUT`.
+ * A role whose rule needs approval answers with the grant's id (exit 3);
+ * `--claim ID` collects it once someone has approved it.
  */
 
 /** The `credential` of an aws grant, as the broker returns it. */
@@ -34,33 +37,37 @@ export interface AwsGrant {
 export const AWS_FORMATS = ['env', 'json', 'credential-process', 'github'] as const;
 export type AwsFormat = (typeof AWS_FORMATS)[number];
 
-export interface AwsGrantRequest {
-  readonly url: string;
-  readonly token: string;
-  readonly target: string;
-  readonly role: string;
-  readonly ttl?: string;
-  readonly reason?: string;
+export type AwsGrantRequest =
+  | { readonly url: string; readonly token: string; readonly target: string; readonly role: string; readonly ttl?: string; readonly reason?: string }
+  /** Collects a grant someone has approved (POST /v1/grants/{id}/claim). */
+  | { readonly url: string; readonly token: string; readonly claim: string };
+
+/** The answer to a request whose rule needs someone else's approval first: no credential yet. */
+export class AwsGrantPending extends InvalidRequest {
+  constructor(readonly grantId: string) {
+    super(`grant ${grantId} waits for approval by someone with the approver role (latchkey approve ${grantId}); once approved, collect it with: latchkey grant aws --claim ${grantId}`);
+  }
 }
 
-/** POST /v1/grants for an aws role. A 202 (approval needed) is refused: these formats need the credential now. */
+/** POST /v1/grants for an aws role, or the claim of an approved one; AwsGrantPending when approval is needed first. */
 export async function requestAwsGrant(request: AwsGrantRequest): Promise<AwsGrant> {
-  const body = await callBroker<Record<string, unknown>>(request.url, 'POST', '/v1/grants', {
-    token: request.token,
-    body: {
-      kind: 'aws',
-      target: request.target,
-      scope: { role: request.role },
-      ...(request.ttl ? { ttl: request.ttl } : {}),
-      ...(request.reason ? { reason: request.reason } : {}),
-    },
-  });
+  const body =
+    'claim' in request
+      ? await callBroker<Record<string, unknown>>(request.url, 'POST', `/v1/grants/${encodeURIComponent(request.claim)}/claim`, { token: request.token, body: { scope: {} } })
+      : await callBroker<Record<string, unknown>>(request.url, 'POST', '/v1/grants', {
+          token: request.token,
+          body: {
+            kind: 'aws',
+            target: request.target,
+            scope: { role: request.role },
+            ...(request.ttl ? { ttl: request.ttl } : {}),
+            ...(request.reason ? { reason: request.reason } : {}),
+          },
+        });
   const credential = body['credential'] as Partial<AwsCredential> | undefined;
   if (!credential) {
     const id = typeof body['id'] === 'string' ? body['id'] : '?';
-    if (body['status'] === 'pending') {
-      throw new InvalidRequest(`grant ${id} waits for approval by someone with the approver role; run the command again once it is approved`);
-    }
+    if (body['status'] === 'pending_approval') throw new AwsGrantPending(id);
     throw new InvalidRequest(`the broker answered without a credential (grant ${id}, status ${String(body['status'])})`);
   }
   for (const field of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'] as const) {
@@ -147,26 +154,39 @@ const options = {
   audience: { type: 'string' },
   ttl: { type: 'string' },
   reason: { type: 'string' },
+  claim: { type: 'string' },
 } as const;
 
 export const run: CliVerb = async (args, io) => {
   const { values } = parseVerbArgs('grant aws', args, options);
   const target = values['target'] as string | undefined;
   const role = values['role'] as string | undefined;
-  if (!target || !role) throw new InvalidRequest('latchkey grant aws: --target and --role are required');
+  const claim = values['claim'] as string | undefined;
+  if (claim && (target || role)) throw new InvalidRequest('latchkey grant aws: --claim collects an approved grant, whose target and role were chosen when it was requested; drop --target and --role');
+  if (!claim && (!target || !role)) throw new InvalidRequest('latchkey grant aws: --target and --role are required');
   const format = (values['format'] as string | undefined) ?? 'env';
   if (!(AWS_FORMATS as readonly string[]).includes(format)) {
     throw new InvalidRequest(`latchkey grant aws: --format must be one of ${AWS_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   }
   const { url, token } = await connectToBroker(values, io, 'issue');
-  const grant = await requestAwsGrant({
-    url,
-    token,
-    target,
-    role,
-    ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}),
-    ...(values['reason'] ? { reason: values['reason'] as string } : {}),
-  });
+  let grant: AwsGrant;
+  try {
+    grant = await requestAwsGrant(
+      claim
+        ? { url, token, claim }
+        : {
+            url,
+            token,
+            target: target as string,
+            role: role as string,
+            ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}),
+            ...(values['reason'] ? { reason: values['reason'] as string } : {}),
+          },
+    );
+  } catch (err) {
+    if (!(err instanceof AwsGrantPending)) throw err;
+    return reportPending(io, { id: err.grantId }, `latchkey grant aws --claim ${err.grantId} --format ${format}`);
+  }
   await writeAwsGrant(grant, format as AwsFormat, io);
   return 0;
 };

@@ -23,7 +23,7 @@ export function claimApprovedGrant<C>(url: string, token: string, grantId: strin
 }
 
 /** Tells the requester who must act, and how to collect the credential afterwards. */
-export function reportPending(io: CliIO, grant: GrantAnswer<unknown>, claimCommand: string): number {
+export function reportPending(io: CliIO, grant: Pick<GrantAnswer<unknown>, 'id'>, claimCommand: string): number {
   io.stderr.write(
     `latchkey: grant ${grant.id} waits for approval by someone with the approver role (latchkey approve ${grant.id}).\n` +
       `latchkey: once approved, collect it with: ${claimCommand}\n`,

@@ -18,7 +18,7 @@ registerVerb('whoami', 'show the identity and roles the broker sees in your toke
 registerVerb('approve', 'approve a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).approve);
 registerVerb('deny', 'deny a pending grant (GRANT_ID; approver role)', async () => (await import('./grants.js')).deny);
 registerVerb('policy lint', 'check a policy file for risky rules', async () => (await import('./policy-lint.js')).run);
-registerVerb('grant aws', 'get AWS credentials for a role (--target T --role R --format env|json|credential-process|github)', async () => (await import('./grant-aws.js')).run);
+registerVerb('grant aws', 'get AWS credentials for a role (--target T --role R | --claim ID) [--format env|json|credential-process|github]', async () => (await import('./grant-aws.js')).run);
 registerVerb('credential-process', 'print AWS credentials as the credential_process JSON (for ~/.aws/config)', async () => (await import('./credential-process.js')).run);
 registerVerb('aws revoke-sessions', 'deny every session of an AWS role issued before now (--target T --role R; admin)', async () => (await import('./aws-revoke-sessions.js')).run);
 registerVerb('audit list', 'list audit events (--subject, --repository, --target, --grant-id, --from/--to, ...; auditor role)', async () => (await import('./audit-list.js')).run);

@@ -2,9 +2,9 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import type { TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
 import type { LocalSts, StsCredentials } from '../support/sts-server.js';
-import { capturedIO, startAwsBroker } from '../providers/aws/support.js';
+import { awsBrokerConfig, capturedIO, startAwsBroker } from '../providers/aws/support.js';
 
 let sts: LocalSts;
 let broker: StsCredentials;
@@ -144,5 +144,60 @@ describe('latchkey credential-process', () => {
     expect(cli.stdout()).toBe('');
     expect(cli.stderr()).toContain('provider_misconfigured');
     expect(cli.stderr()).toContain('arn:aws:iam::123456789012:role/ci/deploy');
+  });
+});
+
+describe('latchkey grant aws for a role that needs approval', () => {
+  let approvals: TestBroker;
+
+  beforeAll(async () => {
+    approvals = await startTestBroker({
+      issuer: t.issuer,
+      configure: (issuer) => {
+        const config = awsBrokerConfig(issuer, sts.url) as { rules: { allow: Record<string, unknown>[] }[] };
+        for (const rule of config.rules) for (const allow of rule.allow) allow['require_approval'] = true;
+        return { ...config, roles: { approver: [{ issuer: 'gh', when: { repository_id: '74', workflow: 'approve-deploys' } }] } };
+      },
+    });
+  });
+  afterAll(async () => {
+    await approvals?.close();
+  });
+
+  const cli = async (args: string[]) => {
+    const io = capturedIO({});
+    const code = await main([...args, '--url', approvals.url, '--token', await t.issuer.githubToken()], io.io);
+    return { code, stdout: io.stdout(), stderr: io.stderr() };
+  };
+
+  it('prints the pending grant id with exit 3, and --claim collects the credential once someone else approved it', async () => {
+    const requested = await cli(['grant', 'aws', '--target', 'prod-aws', '--role', 'deploy', '--format', 'json']);
+    expect(requested.code).toBe(3);
+    const id = requested.stdout.trim();
+    expect(requested.stderr).toContain(`grant ${id} waits for approval`);
+    expect(requested.stderr).toContain(`latchkey grant aws --claim ${id} --format json`);
+    expect(sts.assumeRoleCalls).toHaveLength(0);
+
+    const lead = await t.issuer.githubToken({ workflow: 'approve-deploys', sub: 'repo:octo-org/octo-repo:ref:refs/heads/approvals' });
+    expect((await approvals.call('POST', `/v1/grants/${id}/approve`, { token: lead })).status).toBe(200);
+
+    const claimed = await cli(['grant', 'aws', '--claim', id, '--format', 'json']);
+    expect(claimed.stderr).toBe('');
+    expect(claimed.code).toBe(0);
+    expect(JSON.parse(claimed.stdout)).toMatchObject({ id, status: 'active', kind: 'aws', credential: { region: 'eu-west-1' } });
+    expect(sts.assumeRoleCalls).toHaveLength(1);
+  });
+
+  it('credential-process cannot wait: it says so on stderr and how to collect the grant, with nothing on stdout', async () => {
+    const r = await cli(['credential-process', '--target', 'prod-aws', '--role', 'deploy']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/grant [0-9a-f-]{36} waits for approval .*latchkey grant aws --claim [0-9a-f-]{36}/);
+  });
+
+  it('--claim with --target or --role is refused: those were chosen when the grant was requested', async () => {
+    const r = await cli(['grant', 'aws', '--claim', '00000000-0000-4000-8000-000000000000', '--role', 'deploy']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('drop --target and --role');
   });
 });
