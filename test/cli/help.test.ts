@@ -11,7 +11,7 @@ describe('latchkey <command> --help', () => {
     expect(cli.stdout().split('\n')).toEqual([
       'usage: latchkey grant aws [options]',
       '',
-      '  get AWS credentials for a role (--target T --role R --format env|json|credential-process|github)',
+      '  get AWS credentials for a role (--target T --role R | --claim ID) [--format env|json|credential-process|github]',
       '',
       'options:',
       '  --target VALUE',
@@ -22,6 +22,7 @@ describe('latchkey <command> --help', () => {
       '  --audience VALUE',
       '  --ttl VALUE',
       '  --reason VALUE',
+      '  --claim VALUE',
       '',
     ]);
     expect(cli.stderr()).toBe('');
