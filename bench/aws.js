@@ -10,7 +10,8 @@
 //      (token verification, policy, durable audit intent + result, AssumeRole),
 //      against the STS round trip as an SDK client in this process sees it.
 //   3. floor: the same against lib/skeleton-grant.js, a bare node:http server
-//      doing only the jti burn, intent commit, AssumeRole and result commit:
+//      doing only the jti burn, intent commit, AssumeRole and result commit
+//      (two durable commits, as in the broker):
 //      what any broker in Node pays on this machine before doing its own work.
 // The grants figures also give the broker's CPU time per grant (user + system,
 // every thread, from /proc), which is steadier than latency on a shared machine.
@@ -205,7 +206,7 @@ async function measureGrants(stsUrl, databaseUrl, iterations, brokerExecArgv) {
 
 /**
  * The same measurement against lib/skeleton-grant.js: a bare server doing only
- * what a grant cannot skip (three durable commits around AssumeRole), so its
+ * what a grant cannot skip (jti burn, durable intent and result commits around AssumeRole), so its
  * overhead is the floor any broker in Node on this machine starts from.
  */
 async function measureSkeleton(stsUrl, databaseUrl, iterations) {
