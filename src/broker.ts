@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/log.js';
 import { systemClock, type Clock } from './clock.js';
 import { configErrorIn, type Config } from './config/load.js';
-import { ConfigError, isLatchkeyError, type LatchkeyError } from './errors.js';
+import { ConfigError, ListenFailed, isLatchkeyError, type LatchkeyError } from './errors.js';
 import { ExpiryScheduler } from './grants/expiry.js';
 import { SubjectRateLimiter } from './grants/rate-limit.js';
 import { reconcile } from './grants/reconcile.js';
@@ -150,9 +150,10 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       res.end(JSON.stringify({ type: 'https://latchkey.dev/problems/starting', title: 'Starting', status: 503, code: 'starting', detail: 'the broker is starting' }));
     };
     server.on('request', starting);
+    const wantedPort = options.port ?? config.server.port;
     await new Promise<void>((ok, bad) => {
-      server.once('error', bad);
-      server.listen(options.port ?? config.server.port, host, () => ok());
+      server.once('error', (err) => bad(listenFailure(err, host, wantedPort)));
+      server.listen(wantedPort, host, () => ok());
     });
     closeServer = () =>
       new Promise<void>((ok) => {
@@ -271,4 +272,18 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 /** A target that failed to open because of its configuration rather than its backend. */
 function isTargetMisconfigured(err: unknown): err is LatchkeyError {
   return isLatchkeyError(err) && (err.code === 'config_invalid' || err.code === 'provider_misconfigured');
+}
+
+/** Why the HTTP server could not listen, in words an operator can act on. */
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number): ListenFailed {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'the address is already in use (is another latchkey running?); choose another port with --port or server.port'
+      : err.code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges); choose another port with --port or server.port'
+        : err.code === 'EADDRNOTAVAIL'
+          ? 'no network interface of this host has that address; check server.host'
+          : err.message;
+  return new ListenFailed(`cannot listen on ${where}: ${why}`, {}, { cause: err });
 }

@@ -32,6 +32,12 @@ export class ConfigError extends LatchkeyError {
   readonly status = 500;
 }
 
+/** The broker cannot listen where it was told to (address in use, not permitted, not on this host). */
+export class ListenFailed extends LatchkeyError {
+  readonly code = 'listen_failed';
+  readonly status = 500;
+}
+
 // ---- request shape (400) --------------------------------------------------
 
 /** The request body or parameters do not have the expected shape. */

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.js';
 import { freePort } from '../support/embedded-cluster.js';
@@ -32,6 +34,19 @@ describe('latchkey serve', () => {
     expect(r.stderr).toContain('the state database refused the login (user, password or database name) (store_unavailable)');
     expect(r.stderr).toContain('because: password authentication failed for user "no_such_role"');
     expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
+  });
+
+  it('says when its port is taken and how to choose another, and stops', async () => {
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const r = await runCli(['serve', '--config', writeConfig('i.yaml', production({ server: { port } }))], { env: { DATABASE_URL: fixture.databaseUrl } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the address is already in use (is another latchkey running?); choose another port with --port or server.port (listen_failed)`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('refuses the development issuer', async () => {
