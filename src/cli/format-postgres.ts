@@ -30,10 +30,10 @@ function pgpassField(value: string): string {
  * - `uri`: the libpq URI (`psql "$(latchkey grant postgres ...)"`);
  * - `env`: `export PGHOST=...` lines for `eval`;
  * - `pgpass`: one `.pgpass` line (host:port:database:user:password);
- * - `json`: the whole credential, expiry included.
+ * - `json`: the grant's id and the whole credential, expiry included.
  * Every format ends with a newline.
  */
-export function formatPostgresCredential(cred: PostgresCredential, format: PostgresCredentialFormat): string {
+export function formatPostgresCredential(cred: PostgresCredential, format: PostgresCredentialFormat, grantId: string): string {
   switch (format) {
     case 'uri':
       return `${cred.uri}\n`;
@@ -44,7 +44,7 @@ export function formatPostgresCredential(cred: PostgresCredential, format: Postg
     case 'pgpass':
       return `${[cred.host, String(cred.port), cred.database, cred.user, cred.password].map(pgpassField).join(':')}\n`;
     case 'json':
-      return `${JSON.stringify(cred, null, 2)}\n`;
+      return `${JSON.stringify({ grantId, ...cred }, null, 2)}\n`;
     default:
       throw new TypeError(`formatPostgresCredential: unknown format ${JSON.stringify(format satisfies never)}`);
   }

@@ -74,7 +74,10 @@ export const run: CliVerb = async (args, io) => {
     io.stdout.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt} (PG* variables set for later steps)\n`);
     return 0;
   }
-  io.stdout.write(formatPostgresCredential(credential as never, format));
+  // The grant id (to revoke or look it up) goes where it cannot spoil the credential:
+  // a field of the JSON, or a line on stderr beside a URI, exports or a .pgpass line.
+  if (format !== 'json') io.stderr.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt}\n`);
+  io.stdout.write(formatPostgresCredential(credential as never, format, grant.id));
   return 0;
 };
 

@@ -80,7 +80,7 @@ describe('latchkey dev, driven through the command line as the README shows', ()
     const token = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=analytics'], { env })).stdout.trim();
     const grant = await runCli(['grant', 'postgres', '--target', 'dev-db', '--database', 'demo', '--table', 'demo.orders', '--format', 'json'], { env: { ...env, LATCHKEY_TOKEN: token } });
     expect(grant.code).toBe(0);
-    const cred = JSON.parse(grant.stdout) as { uri: string; user: string };
+    const cred = JSON.parse(grant.stdout) as { grantId: string; uri: string; user: string };
     const client = new pg.Client({ connectionString: cred.uri });
     await client.connect();
     try {
@@ -90,6 +90,20 @@ describe('latchkey dev, driven through the command line as the README shows', ()
     } finally {
       await client.end();
     }
+    // The JSON names its grant, so a script can end the login when it is done.
+    const again = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=analytics'], { env })).stdout.trim();
+    const revoked = await runCli(['revoke', cred.grantId], { env: { ...env, LATCHKEY_TOKEN: again } });
+    expect(revoked.code).toBe(0);
+    await expect(new pg.Client({ connectionString: cred.uri }).connect()).rejects.toThrow(/password authentication failed|does not exist/);
+  });
+
+  it('names the grant on stderr beside a URI, so the login can be revoked', async () => {
+    const env = { LATCHKEY_URL: url };
+    const token = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=analytics'], { env })).stdout.trim();
+    const grant = await runCli(['grant', 'postgres', '--target', 'dev-db', '--database', 'demo', '--table', 'demo.orders', '--format', 'uri'], { env: { ...env, LATCHKEY_TOKEN: token } });
+    expect(grant.code).toBe(0);
+    expect(grant.stdout).toMatch(/^postgresql:\/\/lk_bob_[0-9a-f]+:[^@]+@127\.0\.0\.1:\d+\/demo\?sslmode=disable\n$/);
+    expect(grant.stderr).toMatch(/^latchkey: grant [0-9a-f-]{36}, login lk_bob_[0-9a-f]+ until \S+\n$/);
   });
 
   it('says exactly why a request is denied', async () => {

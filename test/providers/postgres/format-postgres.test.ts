@@ -14,23 +14,25 @@ const cred = buildPostgresCredential({
   expiresAt: new Date('2026-01-01T00:15:00Z'),
 });
 
+const GRANT_ID = '6f1c2b9e-0d4a-4c55-9e1f-3a2b7c8d9e01';
+
 describe('PostgreSQL credential formats', () => {
   it('uri: a libpq URI with the password percent-encoded', () => {
-    expect(formatPostgresCredential(cred, 'uri')).toBe("postgresql://lk_ada_a1b2c3d4e5f6:p%3Aa%5Css'w%2Frd@db.internal:5433/app?sslmode=require\n");
+    expect(formatPostgresCredential(cred, 'uri', GRANT_ID)).toBe("postgresql://lk_ada_a1b2c3d4e5f6:p%3Aa%5Css'w%2Frd@db.internal:5433/app?sslmode=require\n");
   });
 
   it('env: export lines a shell can eval back to the exact values', () => {
-    const text = formatPostgresCredential(cred, 'env');
+    const text = formatPostgresCredential(cred, 'env', GRANT_ID);
     const out = execFileSync('sh', ['-c', `${text} printf '%s|%s|%s' "$PGPASSWORD" "$PGSSLMODE" "$PGPORT"`]).toString();
     expect(out).toBe("p:a\\ss'w/rd|require|5433");
   });
 
   it('pgpass: one line with : and \\ escaped', () => {
-    expect(formatPostgresCredential(cred, 'pgpass')).toBe("db.internal:5433:app:lk_ada_a1b2c3d4e5f6:p\\:a\\\\ss'w/rd\n");
+    expect(formatPostgresCredential(cred, 'pgpass', GRANT_ID)).toBe("db.internal:5433:app:lk_ada_a1b2c3d4e5f6:p\\:a\\\\ss'w/rd\n");
   });
 
-  it('json: the whole credential with its expiry', () => {
-    expect(JSON.parse(formatPostgresCredential(cred, 'json'))).toEqual({ ...cred, expiresAt: '2026-01-01T00:15:00.000Z' });
+  it('json: the grant id (to revoke it later) and the whole credential with its expiry', () => {
+    expect(JSON.parse(formatPostgresCredential(cred, 'json', GRANT_ID))).toEqual({ grantId: GRANT_ID, ...cred, expiresAt: '2026-01-01T00:15:00.000Z' });
   });
 
   it('psqlEnvironment: the six libpq variables', () => {
