@@ -24,7 +24,7 @@ export const run: CliVerb = async (args, io) => {
   const role = values['role'] as string | undefined;
   if (!target || !role) throw new InvalidRequest('latchkey credential-process: --target and --role are required');
   const { url, token } = await connectToBroker(values, io, 'issue');
-  const grant = await requestAwsGrant({ url, token, target, role, ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}) });
+  const grant = await requestAwsGrant({ url, token, target, role, ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}) }, io);
   io.stdout.write(credentialProcessJson(grant.credential));
   return 0;
 };

@@ -1,6 +1,6 @@
 import { InvalidRequest } from '../errors.js';
 import { callBroker, connectToBroker } from './client.js';
-import { reportPending } from './grant-request.js';
+import { reportPending, reportWarnings } from './grant-request.js';
 import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
 
 /**
@@ -49,8 +49,11 @@ export class AwsGrantPending extends InvalidRequest {
   }
 }
 
-/** POST /v1/grants for an aws role, or the claim of an approved one; AwsGrantPending when approval is needed first. */
-export async function requestAwsGrant(request: AwsGrantRequest): Promise<AwsGrant> {
+/**
+ * POST /v1/grants for an aws role, or the claim of an approved one; AwsGrantPending
+ * when approval is needed first. The broker's warnings go to `io`'s stderr.
+ */
+export async function requestAwsGrant(request: AwsGrantRequest, io: CliIO): Promise<AwsGrant> {
   const body =
     'claim' in request
       ? await callBroker<Record<string, unknown>>(request.url, 'POST', `/v1/grants/${encodeURIComponent(request.claim)}/claim`, { token: request.token, body: { scope: {} } })
@@ -64,6 +67,7 @@ export async function requestAwsGrant(request: AwsGrantRequest): Promise<AwsGran
             ...(request.reason ? { reason: request.reason } : {}),
           },
         });
+  reportWarnings(io, body);
   const credential = body['credential'] as Partial<AwsCredential> | undefined;
   if (!credential) {
     const id = typeof body['id'] === 'string' ? body['id'] : '?';
@@ -182,6 +186,7 @@ export const run: CliVerb = async (args, io) => {
             ...(values['ttl'] ? { ttl: values['ttl'] as string } : {}),
             ...(values['reason'] ? { reason: values['reason'] as string } : {}),
           },
+      io,
     );
   } catch (err) {
     if (!(err instanceof AwsGrantPending)) throw err;

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidRequest } from '../errors.js';
 import { connectToBroker } from './client.js';
-import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
+import { claimApprovedGrant, reportPending, reportWarnings, requestGrant } from './grant-request.js';
 import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
 
@@ -71,6 +71,7 @@ export const run: CliVerb = async (args, io) => {
   const grant = claim
     ? await claimApprovedGrant<CertificateCredential>(url, token, claim, scope)
     : await requestGrant<CertificateCredential>(url, token, { kind: 'certificate', target, scope, ...(values['ttl'] ? { ttl: values['ttl'] } : {}), ...(values['reason'] ? { reason: values['reason'] } : {}) });
+  reportWarnings(io, grant);
   if (!grant.credential) return reportPending(io, grant, `latchkey grant cert --claim ${grant.id} --out DIR`);
   if (format === 'json') {
     io.stdout.write(`${JSON.stringify(grant, null, 2)}\n`);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { InvalidRequest } from '../errors.js';
 import { connectToBroker } from './client.js';
-import { claimApprovedGrant, reportPending, requestGrant } from './grant-request.js';
+import { claimApprovedGrant, reportPending, reportWarnings, requestGrant } from './grant-request.js';
 import { formatPostgresCredential, psqlEnvironment, type PostgresCredentialFormat } from './format-postgres.js';
 import { publishToGitHub } from './github-actions.js';
 import { parseVerbArgs, type CliVerb } from './io.js';
@@ -56,6 +56,7 @@ export const run: CliVerb = async (args, io) => {
       ...(values['ttl'] ? { ttl: values['ttl'] } : {}),
       ...(values['reason'] ? { reason: values['reason'] } : {}),
     });
+  reportWarnings(io, grant);
   if (!grant.credential) return reportPending(io, grant, `latchkey grant postgres --claim ${grant.id}`);
   const credential = grant.credential;
   if (exec) {

@@ -8,6 +8,8 @@ export interface GrantAnswer<C> {
   readonly expiresAt: string;
   readonly credential?: C;
   readonly message?: string;
+  /** What the broker changed from the request, e.g. a ttl capped by the rule. */
+  readonly warnings?: readonly string[];
 }
 
 /** Exit code of a grant verb whose request waits for someone else's approval. */
@@ -30,4 +32,10 @@ export function reportPending(io: CliIO, grant: Pick<GrantAnswer<unknown>, 'id'>
   );
   io.stdout.write(`${grant.id}\n`);
   return EXIT_PENDING_APPROVAL;
+}
+
+/** The broker's warnings about a grant (a ttl cut to the rule's max_ttl, ...), on stderr. */
+export function reportWarnings(io: CliIO, answer: { readonly warnings?: unknown }): void {
+  if (!Array.isArray(answer.warnings)) return;
+  for (const warning of answer.warnings) io.stderr.write(`latchkey: warning: ${String(warning)}\n`);
 }

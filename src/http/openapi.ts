@@ -50,6 +50,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
             expiresAt: { type: 'string', format: 'date-time' },
             providerRef: { type: ['string', 'null'], description: 'Certificate serial, database role or AWS access key id' },
             credential: { type: 'object', description: 'Only in the 201 answer that issued it; never stored, never shown again' },
+            warnings: { type: 'array', items: { type: 'string' }, description: 'What the broker changed from the request, e.g. a ttl cut to the max_ttl of the rule; absent when nothing was' },
           },
         },
         Explanation: {

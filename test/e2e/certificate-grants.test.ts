@@ -77,6 +77,18 @@ describe('certificate grants over HTTP', () => {
     expect(issued).not.toContain(token);
   });
 
+  it('caps a ttl longer than the rule allows and says so in a warning; a ttl within it has none', async () => {
+    const long = await t.call('POST', '/v1/grants', { token: await t.issuer.githubToken(), body: { kind: 'certificate', target: 'mesh', ttl: '2h', scope: { generate: true } } });
+    expect(long.status).toBe(201);
+    expect(Date.parse(long.body.expiresAt) - Date.parse(long.body.createdAt)).toBe(600_000);
+    expect(long.body.warnings).toEqual(['ttl: asked for 2h; rule octo-repo-deploys allows at most 10m, so this grant lasts 10m']);
+
+    const short = await t.call('POST', '/v1/grants', { token: await t.issuer.githubToken(), body: { kind: 'certificate', target: 'mesh', ttl: '5m', scope: { generate: true } } });
+    expect(short.status).toBe(201);
+    expect(Date.parse(short.body.expiresAt) - Date.parse(short.body.createdAt)).toBe(300_000);
+    expect(short.body.warnings).toBeUndefined();
+  });
+
   it('refuses a second use of the same token', async () => {
     const token = await t.issuer.githubToken();
     const body = { kind: 'certificate', target: 'mesh', scope: { generate: true } };

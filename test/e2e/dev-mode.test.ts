@@ -59,6 +59,14 @@ describe('latchkey dev, driven through the command line as the README shows', ()
     expect(text).toContain('CA:FALSE');
   });
 
+  it('warns on stderr when the rule cuts the ttl asked for', async () => {
+    const env = { LATCHKEY_URL: url };
+    const token = (await runCli(['token', '--claim', 'sub=carl', '--claim', 'team=payments'], { env })).stdout.trim();
+    const grant = await runCli(['grant', 'cert', '--target', 'dev-mesh', '--generate', '--ttl', '2h', '--out', join(work, 'carl-cert')], { env: { ...env, LATCHKEY_TOKEN: token } });
+    expect(grant.code).toBe(0);
+    expect(grant.stderr).toBe('latchkey: warning: ttl: asked for 2h; rule team-client-certificates allows at most 15m, so this grant lasts 15m\n');
+  });
+
   it('refuses a --csr file that holds no certificate request before spending the token on it', async () => {
     const env = { LATCHKEY_URL: url };
     const token = (await runCli(['token', '--claim', 'sub=bob', '--claim', 'team=payments'], { env })).stdout.trim();

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.js';
+import { formatDuration, parseDuration } from '../../config/duration.js';
 import { InvalidRequest } from '../../errors.js';
 import type { GrantRecord } from '../../grants/records.js';
 import type { GrantCaller } from '../../grants/service.js';
@@ -32,6 +32,17 @@ export function parseGrantRequest(body: unknown): GrantRequest {
     ttlSeconds = seconds;
   }
   return { ...rest, ...(ttlSeconds === undefined ? {} : { ttlSeconds }), ...(reason === undefined ? {} : { reason }) };
+}
+
+/**
+ * `{ warnings }` when the grant is shorter than the `ttl` asked for (the rule's
+ * `max_ttl` caps it, as Vault caps a TTL at its max_ttl): said, not silent.
+ */
+function ttlWarnings(request: GrantRequest, grant: GrantRecord): { warnings?: string[] } {
+  if (request.ttlSeconds === undefined) return {};
+  const granted = Math.round((grant.expiresAt.getTime() - grant.createdAt.getTime()) / 1000);
+  if (granted >= request.ttlSeconds) return {};
+  return { warnings: [`ttl: asked for ${formatDuration(request.ttlSeconds)}; rule ${grant.rule} allows at most ${formatDuration(granted)}, so this grant lasts ${formatDuration(granted)}`] };
 }
 
 export function grantCaller(req: Request, res: Response): GrantCaller {
@@ -76,14 +87,16 @@ export function grantRoutes(ctx: AppContext): Router {
       return ctx.grants.refuseUnreadable(caller, err);
     }
     const result = await ctx.grants.request(caller, request);
+    const warnings = ttlWarnings(request, result.grant);
     if ('pending' in result) {
       res.status(202).location(`/v1/grants/${result.grant.id}`).json({
         ...grantView(result.grant),
         message: 'this grant needs approval by someone holding the approver role; once approved, claim it with POST /v1/grants/{id}/claim',
+        ...warnings,
       });
       return;
     }
-    res.status(201).location(`/v1/grants/${result.grant.id}`).json({ ...grantView(result.grant), credential: result.credential });
+    res.status(201).location(`/v1/grants/${result.grant.id}`).json({ ...grantView(result.grant), ...warnings, credential: result.credential });
   });
 
   router.get('/grants', read, async (_req, res) => {
