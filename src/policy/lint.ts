@@ -1,6 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { ConditionConfig, RoleName } from '../config/schema.js';
-import { parseGitHubSubject, type GitHubSubject } from '../identity/github.js';
+import { GITHUB_CLAIMS, parseGitHubSubject, type GitHubSubject } from '../identity/github.js';
 import { compileWhen, type CompiledCondition } from './conditions.js';
 import { GITHUB_RISKY_EVENTS, isGitHubIssuer } from './github.js';
 import type { LintFinding } from './types.js';
@@ -153,6 +153,53 @@ function lintGitHubRule(conditions: Conditions, rule: Config['rules'][number], t
   return findings;
 }
 
+const GITHUB_CLAIM_NAMES: ReadonlySet<string> = new Set(GITHUB_CLAIMS.map((c) => c.claim));
+
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      row[j] = Math.min((previous[j] as number) + 1, (row[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length] as number;
+}
+
+/** The documented claim a misspelt one most likely meant: one it abbreviates (env), else the closest by a few edits. */
+function nearestGitHubClaim(claim: string): string | undefined {
+  const known = GITHUB_CLAIMS.map((c) => c.claim);
+  if (claim.length >= 3) {
+    const longer = known.find((k) => k.startsWith(claim));
+    if (longer) return longer;
+  }
+  let best: { claim: string; distance: number } | undefined;
+  for (const k of known) {
+    const distance = editDistance(claim, k);
+    if (!best || distance < best.distance) best = { claim: k, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(claim.length / 3)) ? best.claim : undefined;
+}
+
+/**
+ * Conditions on claims GitHub's tokens do not carry: a typo (`reff`) makes a
+ * rule that no token matches, or, under `not_one_of`, one that tests nothing.
+ */
+function unknownGitHubClaims(conditions: Conditions): Omit<LintFinding, 'path' | 'rule'>[] {
+  return [...conditions.keys()]
+    .filter((claim) => !GITHUB_CLAIM_NAMES.has(claim))
+    .map((claim) => {
+      const near = nearestGitHubClaim(claim);
+      return {
+        severity: 'warning' as const,
+        code: 'github-unknown-claim',
+        message: `GitHub Actions tokens carry no claim ${claim}${near ? ` (did you mean ${near}?)` : ''}: a condition on it fails for every token, or under not_one_of tests nothing`,
+      };
+    });
+}
+
 function isSubGlobOnly(conditions: Conditions): boolean {
   const only = conditions.size === 1 ? conditions.get('sub') : undefined;
   return only?.operator === 'glob';
@@ -167,7 +214,7 @@ export function lintPolicy(config: Config): LintFinding[] {
     const at = { path: `rules[${index}]`, rule: rule.name };
     const conditions: Conditions = new Map(compileWhen(rule.when).map((c) => [c.claim, c]));
     const github = isGitHubIssuer(issuers.get(rule.issuer));
-    if (github) for (const f of lintGitHubRule(conditions, rule, config.targets)) findings.push({ ...f, ...at });
+    if (github) for (const f of [...unknownGitHubClaims(conditions), ...lintGitHubRule(conditions, rule, config.targets)]) findings.push({ ...f, ...at });
     else if (conditions.size === 0) {
       findings.push({
         ...at,
@@ -191,6 +238,7 @@ export function lintPolicy(config: Config): LintFinding[] {
       const at = { path: `roles.${role}[${index}]`, rule: role };
       const conditions: Conditions = new Map(compileWhen(match.when).map((c) => [c.claim, c]));
       if (isGitHubIssuer(issuers.get(match.issuer))) {
+        for (const f of unknownGitHubClaims(conditions)) findings.push({ ...f, ...at, message: `role ${role}: ${f.message}` });
         const pin = repositoryPinProblem(conditions);
         if (pin) findings.push({ ...at, severity: 'error', code: 'github-no-repository', message: `role ${role}: ${pin}` });
       } else if (conditions.size === 0) {

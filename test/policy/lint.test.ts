@@ -104,6 +104,26 @@ describe('policy lint', () => {
     expect(codes([{ name: 'r', issuer: 'sso', allow: [{ kind: 'tables', target: 'analytics' }] }])).toEqual(['warning:rule-matches-any-token']);
   });
 
+  it('warns on a condition on a claim GitHub tokens do not carry, and suggests the claim it likely meant', () => {
+    const messages = (when: When) => lintPolicy(configWith({ rules: [githubRule(when)] })).filter((f) => f.code === 'github-unknown-claim').map((f) => f.message);
+    expect(messages({ ...without('ref'), reff: 'refs/heads/main' })).toEqual([
+      'GitHub Actions tokens carry no claim reff (did you mean ref?): a condition on it fails for every token, or under not_one_of tests nothing',
+    ]);
+    expect(messages({ ...safeGitHubWhen(), env: 'prod' })[0]).toContain('no claim env (did you mean environment?)');
+    expect(messages({ ...safeGitHubWhen(), repositroy_id: '74' })[0]).toContain('(did you mean repository_id?)');
+    expect(messages({ ...safeGitHubWhen(), team: 'payments' })).toEqual([
+      'GitHub Actions tokens carry no claim team: a condition on it fails for every token, or under not_one_of tests nothing',
+    ]);
+    expect(messages(safeGitHubWhen())).toEqual([]);
+  });
+
+  it('warns on a misspelt claim in a GitHub role too', () => {
+    const findings = lintPolicy(configWith({ roles: { auditor: [{ issuer: 'github', when: { repository_id: '74', workfow: 'audit' } }] } }));
+    expect(findings).toEqual([
+      expect.objectContaining({ severity: 'warning', code: 'github-unknown-claim', path: 'roles.auditor[0]', message: expect.stringContaining('role auditor: GitHub Actions tokens carry no claim workfow (did you mean workflow?)') }),
+    ]);
+  });
+
   it('treats an issuer at GitHub’s URL as GitHub even without the preset', () => {
     const config = configWith({ rules: [githubRule({}, { issuer: 'sso' })] });
     const atGitHub = { ...config, issuers: config.issuers.map((i) => (i.name === 'sso' ? { ...i, issuer: 'https://token.actions.githubusercontent.com' } : i)) };
