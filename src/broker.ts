@@ -208,6 +208,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const grants = new GrantService({
       db: stateDb, audit, policy, clock, logger, kinds: providerKinds, targets, targetErrors,
       onExpiryScheduled: (at) => scheduler?.wake(at),
+      approvalWindowSeconds: config.server.approval_window,
       rateLimiter: new SubjectRateLimiter({ perMinute: config.server.rate_limit.per_minute, burst: config.server.rate_limit.burst }, clock),
       ...(options.afterProviderIssue ? { afterProviderIssue: options.afterProviderIssue } : {}),
       observe: (kind, outcome, seconds) => metrics.observeGrant(providerKinds.some((k) => k.kind === kind) ? kind : 'unknown', outcome, seconds),

@@ -188,6 +188,11 @@ export const configSchema = z.strictObject({
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       /** Longest grant any rule may give. */
       max_ttl: duration('grant lifetime').default(900),
+      /**
+       * How long a grant that needs approval may wait to be approved and claimed;
+       * its credential's lifetime starts at the claim.
+       */
+      approval_window: duration('approval window').default(3600),
       /** Grant requests one caller (issuer + subject) may make, per replica. */
       rate_limit: z
         .strictObject({

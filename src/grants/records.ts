@@ -40,6 +40,8 @@ export interface GrantRecord {
   readonly revokeAttempts: number;
   readonly revokeError: string | null;
   readonly nextAttemptAt: Date | null;
+  /** For a grant waiting for approval: the credential's lifetime, counted from the claim. */
+  readonly ttlSeconds: number | null;
 }
 
 interface GrantRow {
@@ -68,6 +70,7 @@ interface GrantRow {
   revoke_attempts: number;
   revoke_error: string | null;
   next_attempt_at: Date | null;
+  ttl_seconds: number | null;
 }
 
 export function toGrantRecord(row: GrantRow): GrantRecord {
@@ -97,6 +100,7 @@ export function toGrantRecord(row: GrantRow): GrantRecord {
     revokeAttempts: row.revoke_attempts,
     revokeError: row.revoke_error,
     nextAttemptAt: row.next_attempt_at,
+    ttlSeconds: row.ttl_seconds ?? null,
   };
 }
 
@@ -104,10 +108,10 @@ export function toGrantRecord(row: GrantRow): GrantRecord {
 export type NewGrant = Pick<
   GrantRecord,
   'id' | 'issuer' | 'subject' | 'claims' | 'rule' | 'policyHash' | 'kind' | 'target' | 'scope' | 'reason' | 'requestId' | 'createdAt' | 'expiresAt' | 'revokeOnExpiry'
-> & { readonly status: 'issuing' | 'pending_approval' };
+> & { readonly status: 'issuing' | 'pending_approval'; readonly ttlSeconds?: number };
 
 /** The columns a new grant row carries (newGrantRow's keys); the rest take their defaults. */
-export const NEW_GRANT_COLUMNS = 'id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry';
+export const NEW_GRANT_COLUMNS = 'id, status, issuer, subject, claims, rule, policy_hash, kind, target, scope, reason, request_id, created_at, expires_at, revoke_on_expiry, ttl_seconds';
 
 /** A new grant by column, as JSON: what the audit log's ledger write inserts with the intent event. */
 export function newGrantRow(g: NewGrant): Readonly<Record<string, unknown>> {
@@ -127,6 +131,7 @@ export function newGrantRow(g: NewGrant): Readonly<Record<string, unknown>> {
     created_at: g.createdAt.toISOString(),
     expires_at: g.expiresAt.toISOString(),
     revoke_on_expiry: g.revokeOnExpiry,
+    ttl_seconds: g.ttlSeconds ?? null,
   };
 }
 

@@ -55,6 +55,8 @@ export interface GrantServiceDeps {
   readonly targetErrors: ReadonlyMap<string, string>;
   /** Told about every new expiry, so the expiry scheduler can wake exactly then. */
   readonly onExpiryScheduled?: (expiresAt: Date) => void;
+  /** How long a grant that needs approval may wait for it and its claim (default one hour). */
+  readonly approvalWindowSeconds?: number;
   readonly observe?: (kind: string, outcome: string, seconds: number) => void;
   /** Per-caller request limit (checked before the policy). */
   readonly rateLimiter?: SubjectRateLimiter;
@@ -124,9 +126,12 @@ export class GrantService {
     const now = this.deps.clock.now();
     const target = this.openTarget(request.target);
     const grantId = randomUUID();
-    const expiresAt = new Date(now.getTime() + decision.ttlSeconds * 1000);
-    const claims = selectClaims(caller.identity.claims, decision.rule);
     const pending = decision.allow.require_approval;
+    // A grant that waits for approval lasts as long as its approval window; its credential's
+    // lifetime (kept in ttlSeconds) starts when the requester claims it.
+    const waitSeconds = pending ? (this.deps.approvalWindowSeconds ?? 3600) : decision.ttlSeconds;
+    const expiresAt = new Date(now.getTime() + waitSeconds * 1000);
+    const claims = selectClaims(caller.identity.claims, decision.rule);
     const record: NewGrant = {
       id: grantId,
       status: pending ? 'pending_approval' : 'issuing',
@@ -143,6 +148,7 @@ export class GrantService {
       createdAt: now,
       expiresAt,
       revokeOnExpiry: target.revokeOnExpiry,
+      ...(pending ? { ttlSeconds: decision.ttlSeconds } : {}),
     };
     const facts: AuditEventInput = {
       ...base,
@@ -176,8 +182,13 @@ export class GrantService {
       throw new Conflict(`grant ${grantId} is ${grant.status}; only an approved grant can be claimed`);
     }
     const now = this.deps.clock.now();
-    if (grant.expiresAt <= now) throw new Conflict(`grant ${grantId} expired before it was claimed`);
-    const request: GrantRequest = { kind: grant.kind, target: grant.target, scope: this.approvedScope(grant, presented) };
+    if (grant.expiresAt <= now) throw new Conflict(`grant ${grantId} was not claimed within its approval window, which ended at ${grant.expiresAt.toISOString()}`);
+    const request: GrantRequest = {
+      kind: grant.kind,
+      target: grant.target,
+      scope: this.approvedScope(grant, presented),
+      ...(grant.ttlSeconds ? { ttlSeconds: grant.ttlSeconds } : {}),
+    };
     // The approval covered this request under this rule; the requester's current token must still qualify for it.
     const { decision, scope } = this.decide(caller.identity, request);
     if (!decision.allowed || !decision.rule || decision.rule.name !== grant.rule) {
@@ -185,7 +196,9 @@ export class GrantService {
         explanation: this.deps.policy.explainTo(decision, subjectOf(caller.identity), caller.roles.has('admin')),
       });
     }
-    const claimed = await this.store.transition(grantId, ['approved'], 'issuing');
+    // The credential's lifetime starts now, under the rule as it stands now.
+    const expiresAt = grant.ttlSeconds ? new Date(now.getTime() + decision.ttlSeconds * 1000) : grant.expiresAt;
+    const claimed = await this.store.transition(grantId, ['approved'], 'issuing', { expires_at: expiresAt });
     if (!claimed) throw new Conflict(`grant ${grantId} was claimed already`);
     const facts: AuditEventInput = {
       ...this.eventBase(caller, request),
@@ -193,11 +206,11 @@ export class GrantService {
       rule: grant.rule,
       policyHash: decision.policyHash,
       grantId,
-      expiresAt: grant.expiresAt.toISOString(),
+      expiresAt: expiresAt.toISOString(),
       type: 'grant.requested',
       outcome: 'intent',
     };
-    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, scope, now, grant.expiresAt, facts);
+    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, scope, now, expiresAt, facts);
   }
 
   /**

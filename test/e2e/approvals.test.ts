@@ -6,6 +6,7 @@ import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { createDemoDatabase } from '../support/database.js';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { ManualClock } from '../../src/clock.js';
 
 // Sensitive tables wait for another person's approval; the credential goes to the requester only.
 describe('grants that need someone else’s approval', () => {
@@ -146,5 +147,58 @@ describe('grants that need someone else’s approval', () => {
     const id = stdout.trim();
     expect(stderr).toContain(`latchkey approve ${id}`);
     expect(stderr).toContain(`latchkey grant postgres --claim ${id}`);
+  });
+});
+
+// Approvers are people: the wait for one must not eat the credential's lifetime.
+describe('the approval window and the credential lifetime', () => {
+  const clock = new ManualClock(new Date());
+  let t: TestBroker;
+
+  beforeAll(async () => {
+    t = await startTestBroker({
+      clock,
+      configure: (sso) => ({
+        server: { approval_window: '30m' },
+        issuers: [{ name: 'sso', issuer: sso.url, audience: sso.audience, allow_insecure_http: true, subject_claim: 'email' }],
+        targets: { mesh: { kind: 'certificate', trust_domain: 'example.org' } },
+        rules: [{ name: 'mesh-with-approval', issuer: 'sso', when: { groups: { contains: 'analytics' } }, allow: [{ kind: 'certificate', target: 'mesh', spiffe_id: 'spiffe://{trust_domain}/user/{team}', max_ttl: '10m', require_approval: true }] }],
+        roles: { approver: [{ issuer: 'sso', when: { groups: { contains: 'approvers' } } }] },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const minutes = (n: number) => n * 60_000;
+  const analyst = () => t.issuer.ssoToken({ email: 'ana@example.com', groups: ['analytics'], team: 'data' });
+  const approver = () => t.issuer.ssoToken({ email: 'bo@example.com', groups: ['approvers'] });
+  const request = async () => t.call('POST', '/v1/grants', { token: await analyst(), body: { kind: 'certificate', target: 'mesh', scope: { generate: true } } });
+
+  it('waits up to the approval window, and the credential’s lifetime starts when it is claimed', async () => {
+    const requestedAt = clock.now().getTime();
+    const pending = await request();
+    expect(pending.status).toBe(202);
+    expect(Date.parse(pending.body.expiresAt)).toBe(requestedAt + minutes(30));
+
+    clock.advance(minutes(20)); // longer than the credential itself may live
+    expect((await t.call('POST', `/v1/grants/${pending.body.id}/approve`, { token: await approver() })).status).toBe(200);
+    clock.advance(minutes(5));
+    const claimedAt = clock.now().getTime();
+    const claimed = await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await analyst() });
+    expect(claimed.status).toBe(201);
+    expect(Date.parse(claimed.body.expiresAt)).toBe(claimedAt + minutes(10));
+    // notAfter is written to the second.
+    expect(Date.parse(new X509Certificate(claimed.body.credential.certificate).validTo)).toBe(Math.floor((claimedAt + minutes(10)) / 1000) * 1000);
+  });
+
+  it('cannot be claimed once the approval window has passed, approved or not', async () => {
+    const pending = await request();
+    await t.call('POST', `/v1/grants/${pending.body.id}/approve`, { token: await approver() });
+    clock.advance(minutes(31));
+    const late = await t.call('POST', `/v1/grants/${pending.body.id}/claim`, { token: await analyst() });
+    expect(late.status).toBe(409);
+    expect(late.body.detail).toBe(`grant ${pending.body.id} was not claimed within its approval window, which ended at ${pending.body.expiresAt}`);
   });
 });

@@ -13,5 +13,6 @@ import { core } from './001-core.js';
 import { auditTree } from './002-audit-tree.js';
 import { auditAppend } from './003-audit-append.js';
 import { auditRedundantIndexes } from './004-audit-redundant-indexes.js';
+import { grantTtl } from './005-grant-ttl.js';
 
-export const migrations: readonly Migration[] = [core, auditTree, auditAppend, auditRedundantIndexes];
+export const migrations: readonly Migration[] = [core, auditTree, auditAppend, auditRedundantIndexes, grantTtl];
