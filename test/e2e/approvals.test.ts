@@ -193,6 +193,12 @@ describe('the approval window and the credential lifetime', () => {
     expect(Date.parse(new X509Certificate(claimed.body.credential.certificate).validTo)).toBe(Math.floor((claimedAt + minutes(10)) / 1000) * 1000);
   });
 
+  it('warns at the request when the rule will cut the credential’s ttl, not about the approval window', async () => {
+    const pending = await t.call('POST', '/v1/grants', { token: await analyst(), body: { kind: 'certificate', target: 'mesh', ttl: '20m', scope: { generate: true } } });
+    expect(pending.status).toBe(202);
+    expect(pending.body.warnings).toEqual(['ttl: asked for 20m; rule mesh-with-approval allows at most 10m, so this grant lasts 10m']);
+  });
+
   it('cannot be claimed once the approval window has passed, approved or not', async () => {
     const pending = await request();
     await t.call('POST', `/v1/grants/${pending.body.id}/approve`, { token: await approver() });

@@ -35,12 +35,14 @@ export function parseGrantRequest(body: unknown): GrantRequest {
 }
 
 /**
- * `{ warnings }` when the grant is shorter than the `ttl` asked for (the rule's
- * `max_ttl` caps it, as Vault caps a TTL at its max_ttl): said, not silent.
+ * `{ warnings }` when the credential will live shorter than the `ttl` asked for
+ * (the rule's `max_ttl` caps it, as Vault caps a TTL at its max_ttl): said, not
+ * silent. A grant waiting for approval keeps its credential's lifetime apart
+ * from its own expiry, which is the end of the approval window.
  */
 function ttlWarnings(request: GrantRequest, grant: GrantRecord): { warnings?: string[] } {
   if (request.ttlSeconds === undefined) return {};
-  const granted = Math.round((grant.expiresAt.getTime() - grant.createdAt.getTime()) / 1000);
+  const granted = grant.ttlSeconds ?? Math.round((grant.expiresAt.getTime() - grant.createdAt.getTime()) / 1000);
   if (granted >= request.ttlSeconds) return {};
   return { warnings: [`ttl: asked for ${formatDuration(request.ttlSeconds)}; rule ${grant.rule} allows at most ${formatDuration(granted)}, so this grant lasts ${formatDuration(granted)}`] };
 }
