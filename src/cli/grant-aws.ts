@@ -1,6 +1,6 @@
 import { InvalidRequest } from '../errors.js';
-import { callBroker, connectToBroker } from './client.js';
-import { reportPending, reportWarnings } from './grant-request.js';
+import { connectToBroker } from './client.js';
+import { claimApprovedGrant, reportPending, reportWarnings, requestGrant } from './grant-request.js';
 import { parseVerbArgs, type CliIO, type CliVerb } from './io.js';
 
 /**
@@ -54,30 +54,26 @@ export class AwsGrantPending extends InvalidRequest {
  * when approval is needed first. The broker's warnings go to `io`'s stderr.
  */
 export async function requestAwsGrant(request: AwsGrantRequest, io: CliIO): Promise<AwsGrant> {
-  const body =
+  const answer =
     'claim' in request
-      ? await callBroker<Record<string, unknown>>(request.url, 'POST', `/v1/grants/${encodeURIComponent(request.claim)}/claim`, { token: request.token, body: { scope: {} } })
-      : await callBroker<Record<string, unknown>>(request.url, 'POST', '/v1/grants', {
-          token: request.token,
-          body: {
-            kind: 'aws',
-            target: request.target,
-            scope: { role: request.role },
-            ...(request.ttl ? { ttl: request.ttl } : {}),
-            ...(request.reason ? { reason: request.reason } : {}),
-          },
+      ? await claimApprovedGrant<Partial<AwsCredential>>(request.url, request.token, request.claim)
+      : await requestGrant<Partial<AwsCredential>>(request.url, request.token, {
+          kind: 'aws',
+          target: request.target,
+          scope: { role: request.role },
+          ...(request.ttl ? { ttl: request.ttl } : {}),
+          ...(request.reason ? { reason: request.reason } : {}),
         });
-  reportWarnings(io, body);
-  const credential = body['credential'] as Partial<AwsCredential> | undefined;
+  reportWarnings(io, answer);
+  const credential = answer.credential;
   if (!credential) {
-    const id = typeof body['id'] === 'string' ? body['id'] : '?';
-    if (body['status'] === 'pending_approval') throw new AwsGrantPending(id);
-    throw new InvalidRequest(`the broker answered without a credential (grant ${id}, status ${String(body['status'])})`);
+    if (answer.status === 'pending_approval') throw new AwsGrantPending(answer.id);
+    throw new InvalidRequest(`the broker answered without a credential (grant ${answer.id}, status ${answer.status})`);
   }
   for (const field of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'] as const) {
     if (typeof credential[field] !== 'string') throw new InvalidRequest(`the broker's aws credential lacks ${field}`);
   }
-  return { id: String(body['id']), expiresAt: String(body['expiresAt'] ?? credential.expiration), credential: credential as AwsCredential, body };
+  return { id: answer.id, expiresAt: answer.expiresAt ?? credential.expiration, credential: credential as AwsCredential, body: answer as unknown as Readonly<Record<string, unknown>> };
 }
 
 /** The AWS CLI/SDK `credential_process` document, exactly: Version 1 and the four fields. */
