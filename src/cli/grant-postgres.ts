@@ -59,8 +59,10 @@ export const run: CliVerb = async (args, io) => {
   reportWarnings(io, grant);
   if (!grant.credential) return reportPending(io, grant, `latchkey grant postgres --claim ${grant.id}`);
   const credential = grant.credential;
+  // Which grant this is (to revoke or look it up), said beside the login wherever it cannot spoil it.
+  const summary = `latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt}`;
   if (exec) {
-    io.stderr.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt}\n`);
+    io.stderr.write(`${summary}\n`);
     return runWithCredential(exec, positionals, { ...process.env, ...psqlEnvironment(credential as never) });
   }
   if (format === 'github') {
@@ -72,12 +74,11 @@ export const run: CliVerb = async (args, io) => {
       env,
       outputs: { 'postgres-grant-id': grant.id, 'postgres-url': uri, 'postgres-user': String(credential['user']), 'postgres-expires-at': grant.expiresAt },
     });
-    io.stdout.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt} (PG* variables set for later steps)\n`);
+    io.stdout.write(`${summary} (PG* variables set for later steps)\n`);
     return 0;
   }
-  // The grant id (to revoke or look it up) goes where it cannot spoil the credential:
-  // a field of the JSON, or a line on stderr beside a URI, exports or a .pgpass line.
-  if (format !== 'json') io.stderr.write(`latchkey: grant ${grant.id}, login ${String(credential['user'])} until ${grant.expiresAt}\n`);
+  // The JSON carries the id itself; a URI, exports or a .pgpass line get it on stderr.
+  if (format !== 'json') io.stderr.write(`${summary}\n`);
   io.stdout.write(formatPostgresCredential(credential as never, format, grant.id));
   return 0;
 };
