@@ -254,8 +254,13 @@ export const LOG_REDACTION = {
   hooks: { logMethod: redactMessageArguments },
 } satisfies LoggerOptions;
 
-/** pino's `hooks.logMethod`: the message and its format arguments, less URL passwords. */
+/**
+ * pino's `hooks.logMethod`: the message and its format arguments, less URL
+ * passwords. It runs for every line (each audit event is one), so it copies
+ * the arguments only when one of them holds a URL.
+ */
 function redactMessageArguments(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
-  const redacted = args.map((arg) => (typeof arg === 'string' && arg.includes('://') ? withoutUrlPasswords(arg) : arg));
+  const hasUrl = (arg: unknown) => typeof arg === 'string' && arg.includes('://');
+  const redacted = args.some(hasUrl) ? args.map((arg) => (hasUrl(arg) ? withoutUrlPasswords(arg as string) : arg)) : args;
   (method as (...a: unknown[]) => void).apply(this, redacted);
 }
