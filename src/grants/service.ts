@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEventInput, AuditLedgerWriter } from '../audit/types.js';
 import type { Clock } from '../clock.js';
-import type { RuleEntry } from '../config/load.js';
+import type { AllowEntry } from '../config/load.js';
 import {
   AuditUnavailable,
   auditErrorFacts,
@@ -167,7 +167,7 @@ export class GrantService {
       const grant = (await this.store.get(grantId)) as GrantRecord;
       return { grant, pending: true };
     }
-    const issued = await this.issue(target, grantId, caller, decision.rule, scope, now, expiresAt, facts, record);
+    const issued = await this.issue(target, grantId, caller, decision.allow, scope, now, expiresAt, facts, record);
     this.observe(request.kind, 'granted', started);
     return issued;
   }
@@ -191,7 +191,7 @@ export class GrantService {
     };
     // The approval covered this request under this rule; the requester's current token must still qualify for it.
     const { decision, scope } = this.decide(caller.identity, request);
-    if (!decision.allowed || !decision.rule || decision.rule.name !== grant.rule) {
+    if (!decision.allowed || !decision.rule || !decision.allow || decision.rule.name !== grant.rule) {
       throw new PolicyDenied(`grant ${grantId} was approved under rule ${grant.rule}, which no longer allows it for this token`, {
         explanation: this.deps.policy.explainTo(decision, subjectOf(caller.identity), caller.roles.has('admin')),
       });
@@ -210,7 +210,7 @@ export class GrantService {
       type: 'grant.requested',
       outcome: 'intent',
     };
-    return this.issue(this.openTarget(grant.target), grantId, caller, decision.rule, scope, now, expiresAt, facts);
+    return this.issue(this.openTarget(grant.target), grantId, caller, decision.allow, scope, now, expiresAt, facts);
   }
 
   /**
@@ -376,15 +376,14 @@ export class GrantService {
     target: TargetProvider,
     grantId: string,
     caller: GrantCaller,
-    rule: RuleEntry,
+    // Exactly the allowance the decision matched: a rule may hold several for one target.
+    allow: AllowEntry,
     scope: unknown,
     now: Date,
     expiresAt: Date,
     facts: AuditEventInput,
     newGrant?: NewGrant,
   ): Promise<IssuedGrant> {
-    const allow = rule.allow.find((a) => a.kind === target.kind && a.target === target.name);
-    if (!allow) throw new Conflict(`rule ${rule.name} no longer allows ${target.kind} on ${target.name}`);
     // Step: record the intent (a new grant's row goes in with it). No record, no credential.
     await this.recordOrFail(grantId, { ...facts, type: 'grant.requested', outcome: 'intent' }, newGrant);
 
