@@ -111,7 +111,8 @@ export function validateConfig(input: unknown, source: string, kinds: readonly P
     }
   });
 
-  const targets: Record<string, TargetConfig> = {};
+  // No prototype: a name like "__proto__" or "toString" must never resolve to something.
+  const targets: Record<string, TargetConfig> = Object.create(null) as Record<string, TargetConfig>;
   for (const [targetName, target] of Object.entries(raw.targets)) {
     const kind = kindByName.get(target.kind);
     if (!kind) {
@@ -138,7 +139,7 @@ export function validateConfig(input: unknown, source: string, kinds: readonly P
       const at = `rules[${r}].allow[${a}]`;
       const target = targets[entry.target];
       if (!target) {
-        if (!(entry.target in raw.targets)) {
+        if (!Object.hasOwn(raw.targets, entry.target)) {
           problems.push(`${at}.target: unknown target "${entry.target}" (configured: ${Object.keys(raw.targets).join(', ') || 'none'})`);
         }
         return [];

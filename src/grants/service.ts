@@ -233,8 +233,8 @@ export class GrantService {
     if (!caller.roles.has('approver') && !caller.roles.has('admin')) {
       throw new Forbidden('approving needs the approver role');
     }
-    const grant = await this.store.get(grantId);
-    if (!grant) throw new NotFound(`no grant ${grantId}`);
+    const grant = isUuid(grantId) ? await this.store.get(grantId) : undefined;
+    if (!grant) throw new NotFound(`no grant ${JSON.stringify(grantId.slice(0, 64))}`);
     if (grant.issuer === caller.identity.issuerName && grant.subject === caller.identity.subject) {
       throw new Forbidden('a grant must be approved by someone other than its requester');
     }
@@ -340,7 +340,9 @@ export class GrantService {
   private decide(identity: VerifiedIdentity, request: GrantRequest): { decision: PolicyDecision; scope: unknown } {
     const kind = this.deps.kinds.find((k) => k.kind === request.kind);
     if (!kind) throw new InvalidScope(`unknown kind "${request.kind}" (expected one of: ${this.deps.kinds.map((k) => k.kind).join(', ')})`);
-    const targetConfig = this.deps.policy.config.targets[request.target];
+    const { targets } = this.deps.policy.config;
+    // Own names only: "__proto__" or "toString" must not resolve through the object prototype.
+    const targetConfig = Object.hasOwn(targets, request.target) ? targets[request.target] : undefined;
     if (!targetConfig) throw new UnknownTarget(`no target named "${request.target}"`);
     if (targetConfig.kind !== request.kind) {
       throw new InvalidScope(`target "${request.target}" issues ${targetConfig.kind} credentials, not ${request.kind}`);
