@@ -244,8 +244,12 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
   /**
    * Removes a login, in an order that leaves no gap: NOLOGIN (no new
    * sessions), terminate its sessions on the whole server, then in every
-   * database where it holds anything REASSIGN OWNED (to the admin) and DROP
-   * OWNED (which revokes its privileges), then DROP ROLE. A role that does not
+   * database where it holds anything DROP OWNED (which drops what it made
+   * and revokes its privileges), then DROP ROLE. Nothing it made is ever
+   * reassigned: handed to the admin, a login's SECURITY DEFINER function or
+   * view would run with the admin's rights for every later login. Something
+   * that cannot be dropped (another role's object depends on it) fails the
+   * revocation, which is retried and shown on the grant. A role that does not
    * exist is success, so a second run, or a run after a crash halfway, is too.
    */
   async revoke(input: RevokeInput): Promise<void> {
@@ -270,7 +274,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     await this.#terminateSessions(row.oid, role);
     for (let round = 0; ; round++) {
       for (const database of await this.#databasesHolding(row.oid)) {
-        await this.#dropOwnedIn(database, quoted, `${doing} in database ${database}`, { reassign: true });
+        await this.#dropOwnedIn(database, quoted, `${doing} in database ${database}`);
       }
       try {
         await this.#query(admin, doing, () => admin.query(`DROP ROLE IF EXISTS ${quoted}`));
@@ -490,7 +494,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const attributes = `LOGIN ${v16 ? 'NOINHERIT' : 'INHERIT'} PASSWORD ${escapeLiteral(verifier)} VALID UNTIL ${escapeLiteral(input.expiresAt.toISOString())} CONNECTION LIMIT ${this.#settings.connection_limit}`;
     const statements = [
       `SELECT ${scopePrivilegesHeld(group, scope)} AS held, pg_advisory_xact_lock_shared(${SCOPE_GROUP_LOCK})`,
-      // A non-superuser admin needs the login's privileges to terminate, REASSIGN and DROP OWNED it later.
+      // A non-superuser admin needs the login's privileges to terminate it and DROP OWNED it later.
       ...(!facts.superuser && v16 ? [`SET LOCAL createrole_self_grant = 'inherit'`] : []),
       // Losing this commit in a server crash only loses a login nobody could use yet (revoke copes with a missing role).
       `SET LOCAL synchronous_commit = off`,
@@ -610,7 +614,7 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     const quoted = escapeIdentifier(group);
     const doing = `dropping scope group ${group}`;
     const [home = this.#admin.database, ...others] = await this.#databasesHolding(oid);
-    for (const database of others) await this.#dropOwnedIn(database, quoted, `${doing} in ${database}`, { reassign: false });
+    for (const database of others) await this.#dropOwnedIn(database, quoted, `${doing} in ${database}`);
     let client: pg.PoolClient;
     try {
       client = await this.#pool(home).connect();
@@ -640,14 +644,10 @@ export class PostgresTargetProvider implements TargetProvider<PostgresAllowance,
     }
   }
 
-  /**
-   * Removes what a role holds in one database (its privileges, and with
-   * `reassign` what it owns goes to the admin first) under the ACL lock.
-   */
-  async #dropOwnedIn(database: string, quotedRole: string, doing: string, options: { reassign: boolean }): Promise<void> {
+  /** Removes what a role holds in one database (what it owns and its privileges) under the ACL lock. */
+  async #dropOwnedIn(database: string, quotedRole: string, doing: string): Promise<void> {
     await this.#transaction(database, doing, [
       `SELECT pg_advisory_xact_lock(${ACL_LOCK})`,
-      ...(options.reassign ? [`REASSIGN OWNED BY ${quotedRole} TO CURRENT_USER`] : []),
       `DROP OWNED BY ${quotedRole}`,
     ]).catch((err: unknown) => {
       // The database was dropped meanwhile, or another replica dropped the role: nothing left to clean there.
